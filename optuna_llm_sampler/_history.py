@@ -1,0 +1,213 @@
+"""Which trials the LLM sees, in which order, and what they cost in tokens.
+
+Pure functions over plain data: :func:`collect_history` turns Optuna trials into
+:class:`HistoryEntry` rows, :func:`select_history` chooses the rows a prompt shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+import datetime
+import json
+import math
+import re
+from typing import Any
+from typing import Literal
+
+from optuna.distributions import BaseDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+
+HistoryMode = Literal["all", "best_recent"]
+
+# The storage key under which the sampler publishes a proposal as soon as it is chosen, so that
+# other threads and processes see the point as pending before the objective suggests it.
+PROPOSAL_KEY = "llm:proposal"
+
+_TOKEN_PATTERN = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
+_EPOCH = datetime.datetime.min
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of the table the LLM reads.
+
+    Args:
+        number: The trial number.
+        params: The trial's values for the parameters of the search space (external values).
+        value: The objective value, or ``None`` while the trial is still running (pending).
+    """
+
+    number: int
+    params: Mapping[str, Any]
+    value: float | None
+
+    @property
+    def pending(self) -> bool:
+        return self.value is None
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free, slightly pessimistic token count.
+
+    Every digit counts as a token (Qwen and Llama tokenizers split numbers digit by digit), as does
+    every word and every punctuation mark. Provider tokenizers that group digits use fewer.
+
+    Example:
+        >>> estimate_tokens("a: -0.3; b: 2.9; f(a,b): 12.5")
+        22
+    """
+    return len(_TOKEN_PATTERN.findall(text))
+
+
+def _complete_order(trial: FrozenTrial) -> tuple[datetime.datetime, int]:
+    return (trial.datetime_complete or _EPOCH, trial.number)
+
+
+def collect_history(
+    trials: Sequence[FrozenTrial],
+    search_space: Mapping[str, BaseDistribution],
+    *,
+    exclude_number: int | None = None,
+) -> list[HistoryEntry]:
+    """Rows for every usable trial: completed ones in the order they finished, then pending ones.
+
+    A completed trial is usable when it has a finite value and a value for every parameter of the
+    search space that the distribution contains. A running trial is pending when its parameters
+    are known, either suggested already or published by a sampler under ``"llm:proposal"``.
+    Completion order (not trial number) keeps the table append-only, so its prefix is stable
+    between calls even when parallel workers finish out of order (prompt caches reuse prefixes).
+
+    Example:
+        >>> rows = collect_history(study.trials, {"a": FloatDistribution(-7, 7)})
+    """
+    names = list(search_space)
+    complete: list[FrozenTrial] = []
+    pending: list[HistoryEntry] = []
+    for trial in trials:
+        if trial.number == exclude_number:
+            continue
+        if trial.state == TrialState.COMPLETE:
+            if trial.value is None or not math.isfinite(trial.value):
+                continue
+            if _has_params(trial.params, trial.distributions, search_space):
+                complete.append(trial)
+        elif trial.state == TrialState.RUNNING:
+            params = dict(_published_proposal(trial))
+            params.update(trial.params)
+            if all(name in params for name in names):
+                pending.append(HistoryEntry(trial.number, {n: params[n] for n in names}, None))
+    complete.sort(key=_complete_order)
+    rows = [
+        HistoryEntry(t.number, {n: t.params[n] for n in names}, float(t.value))  # type: ignore[arg-type]
+        for t in complete
+    ]
+    return rows + sorted(pending, key=lambda row: row.number)
+
+
+def _has_params(
+    params: Mapping[str, Any],
+    distributions: Mapping[str, BaseDistribution],
+    search_space: Mapping[str, BaseDistribution],
+) -> bool:
+    for name, distribution in search_space.items():
+        if name not in params or name not in distributions:
+            return False
+        try:
+            internal = distribution.to_internal_repr(params[name])
+        except ValueError:
+            return False
+        if not distribution._contains(internal):
+            return False
+    return True
+
+
+def _published_proposal(trial: FrozenTrial) -> Mapping[str, Any]:
+    raw = trial.system_attrs.get(PROPOSAL_KEY)
+    if not isinstance(raw, str):
+        return {}
+    try:
+        proposal = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return proposal if isinstance(proposal, dict) else {}
+
+
+def select_history(
+    rows: Sequence[HistoryEntry],
+    *,
+    direction: StudyDirection,
+    mode: HistoryMode = "all",
+    best_k: int = 20,
+    recent_k: int = 20,
+    max_tokens: int | None = None,
+    line_tokens: Callable[[HistoryEntry], int] | None = None,
+) -> list[HistoryEntry]:
+    """Choose the rows a prompt shows, keeping their order.
+
+    ``"all"`` keeps every row, as the tutorial does. ``"best_recent"`` keeps the ``best_k`` best
+    and the ``recent_k`` most recently finished rows. Either way, when ``max_tokens`` is given the
+    rows are admitted by priority (best, most recent, second best, second most recent, ...) until
+    the budget is spent, so the prompt stops growing with the study while the rows that matter
+    most stay. Pending rows are always shown (they prevent duplicate proposals) and count against
+    the budget first.
+
+    Args:
+        rows: Rows as returned by :func:`collect_history`.
+        direction: The study's direction; decides what "best" means.
+        mode: ``"all"`` or ``"best_recent"``.
+        best_k: How many best rows ``"best_recent"`` keeps.
+        recent_k: How many most recent rows ``"best_recent"`` keeps.
+        max_tokens: A budget for the rows' tokens, or ``None`` for no budget.
+        line_tokens: Tokens a row costs; required with ``max_tokens``.
+
+    Returns:
+        The chosen rows, in the order of ``rows``.
+    """
+    if mode not in ("all", "best_recent"):
+        raise ValueError(f"history must be 'all' or 'best_recent', got {mode!r}.")
+    if best_k < 0 or recent_k < 0:
+        raise ValueError(f"best_k and recent_k must be non-negative, got {best_k}, {recent_k}.")
+    if max_tokens is not None and line_tokens is None:
+        raise ValueError("line_tokens is required with max_tokens.")
+
+    pending = [i for i, row in enumerate(rows) if row.pending]
+    done = [i for i, row in enumerate(rows) if not row.pending]
+    sign = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
+    by_quality = sorted(done, key=lambda i: (sign * rows[i].value, i))  # type: ignore[operator]
+    by_recency = done[::-1]
+    if mode == "best_recent":
+        by_quality, by_recency = by_quality[:best_k], by_recency[:recent_k]
+
+    priority: list[int] = []
+    seen: set[int] = set()
+    for pair in zip(by_quality, by_recency, strict=False):
+        for i in pair:
+            if i not in seen:
+                seen.add(i)
+                priority.append(i)
+    longer = by_quality if len(by_quality) > len(by_recency) else by_recency
+    for i in longer[min(len(by_quality), len(by_recency)) :]:
+        if i not in seen:
+            seen.add(i)
+            priority.append(i)
+    if mode == "all":
+        priority += [i for i in done if i not in seen]
+
+    chosen = set(pending)
+    if max_tokens is None or line_tokens is None:
+        chosen.update(priority)
+    else:
+        spent = sum(line_tokens(rows[i]) for i in pending)
+        for i in priority:
+            cost = line_tokens(rows[i])
+            if spent + cost > max_tokens:
+                continue
+            spent += cost
+            chosen.add(i)
+    return [rows[i] for i in sorted(chosen)]

@@ -1,0 +1,314 @@
+"""Answer text → parameters, validated against Optuna distributions.
+
+Pure functions. :func:`parse_answer` reads what real models write (the tutorial's two lines, JSON,
+code fences, ``<think>`` blocks, text around the answer); :func:`snap_params` turns raw values into
+values Optuna accepts, or raises :class:`AnswerError` with a message that is fed back to the LLM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+import json
+import math
+import re
+from typing import Any
+from typing import Literal
+
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+from optuna_llm_sampler._history import HistoryEntry
+
+
+OutOfRange = Literal["reject", "clip"]
+
+REASONING_KEY = "reasoning"
+_MAX_REASONING_CHARS = 300
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```[a-zA-Z]*\n?(.*?)```", re.DOTALL)
+
+
+class AnswerError(ValueError):
+    """An answer the sampler cannot use; its message is shown to the LLM when re-asking."""
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """What an answer said: raw values by parameter name, and the model's reason."""
+
+    values: dict[str, Any]
+    reasoning: str
+
+
+def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
+    """The JSON schema of an answer: one property per parameter plus ``reasoning``.
+
+    Example:
+        >>> build_json_schema({"a": FloatDistribution(-7, 7)})["properties"]["a"]
+        {'type': 'number', 'minimum': -7.0, 'maximum': 7.0}
+    """
+    properties: dict[str, Any] = {}
+    for name, dist in search_space.items():
+        if name == REASONING_KEY:
+            raise ValueError(f"a parameter may not be named {REASONING_KEY!r} in LLMSampler.")
+        if isinstance(dist, CategoricalDistribution):
+            choices = list(dist.choices)
+            if all(isinstance(c, (str, int, float, bool)) or c is None for c in choices):
+                properties[name] = {"enum": choices}
+            else:
+                properties[name] = {"enum": [str(c) for c in choices]}
+        elif isinstance(dist, IntDistribution):
+            properties[name] = {"type": "integer", "minimum": dist.low, "maximum": dist.high}
+        elif isinstance(dist, FloatDistribution):
+            properties[name] = {
+                "type": "number",
+                "minimum": float(dist.low),
+                "maximum": float(dist.high),
+            }
+        else:
+            raise ValueError(f"distribution of {name!r} is not supported: {dist!r}.")
+    properties[REASONING_KEY] = {"type": "string"}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def parse_answer(text: str, names: Iterable[str]) -> ParsedAnswer:
+    """Find a value for every name in an answer.
+
+    Tries, in order: a JSON object holding every name (the last one, so reasoning written before
+    the answer is skipped), the first line that assigns every name (``a: 1.5, b: -2``, ``a = 1.5``,
+    ``**a**: 1.5``), and assignments spread over several lines. Names match case-insensitively.
+
+    Raises:
+        AnswerError: Some names have no value; the message says which and how to answer.
+
+    Example:
+        >>> parse_answer("a: 1.5, b: -2.\\nCloser to the best.", ["a", "b"]).values
+        {'a': '1.5', 'b': '-2.'}
+    """
+    names = list(names)
+    if not isinstance(text, str) or not text.strip():
+        raise AnswerError("the answer was empty.")
+    cleaned = _THINK.sub("", text)
+    cleaned = re.sub(r"^.*?</think>", "", cleaned, flags=re.DOTALL | re.IGNORECASE)
+    from_json = _parse_json(cleaned, names)
+    if from_json is not None:
+        return from_json
+    unfenced = _FENCE.sub(lambda m: m.group(1), cleaned)
+    lines = unfenced.splitlines()
+    for index, line in enumerate(lines):
+        values = _assignments(line, names)
+        if len(values) == len(names):
+            rest = [x for i, x in enumerate(lines) if i != index and x.strip()]
+            after = [x for i, x in enumerate(lines) if i > index and x.strip()]
+            return ParsedAnswer(values, _reasoning(after or rest))
+    values = {}
+    used: set[int] = set()
+    for name in names:
+        for index, line in enumerate(lines):
+            found = _assignments(line, [name])
+            if found:
+                values.update(found)
+                used.add(index)
+                break
+    if len(values) == len(names):
+        rest = [x for i, x in enumerate(lines) if i not in used and x.strip()]
+        return ParsedAnswer(values, _reasoning(rest))
+    missing = [name for name in names if name not in values]
+    raise AnswerError(
+        f"no value found for {', '.join(missing)}. Write every parameter as 'name: value'."
+    )
+
+
+def _parse_json(text: str, names: list[str]) -> ParsedAnswer | None:
+    decoder = json.JSONDecoder()
+    found: ParsedAnswer | None = None
+    for match in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+        if all(name.lower() in lowered for name in names):
+            reasoning = lowered.get(REASONING_KEY, lowered.get("reason", ""))
+            found = ParsedAnswer(
+                {name: lowered[name.lower()] for name in names},
+                _reasoning([str(reasoning)]) if reasoning else "",
+            )
+    return found
+
+
+def _assignments(line: str, names: list[str]) -> dict[str, str]:
+    values = {}
+    for name in names:
+        head = r"(?<![\w.])[*_`'\"]*" + re.escape(name) + r"[*_`'\"]*\s*(?::|=|：)\s*[*_`'\"]*"
+        number = re.search(head + r"(?P<value>" + _NUMBER + r")(?![\w.])", line, re.IGNORECASE)
+        if number:
+            values[name] = number.group("value")
+            continue
+        word = re.search(
+            head + r"(?P<value>[^,;*`'\"\s][^,;*`'\"]*?)[*_`'\"]*\s*(?=[,;]|$|\s+\S+\s*[:=])",
+            line,
+            re.IGNORECASE,
+        )
+        if word:
+            values[name] = word.group("value").strip()
+    return values
+
+
+def _reasoning(lines: list[str]) -> str:
+    text = " ".join(line.strip().strip("*").strip() for line in lines if line.strip())
+    text = re.sub(r"\s+", " ", text).strip()
+    if text.lower().startswith(("reason:", "reasoning:", "explanation:")):
+        text = text.split(":", 1)[1].strip()
+    if len(text) > _MAX_REASONING_CHARS:
+        text = text[: _MAX_REASONING_CHARS - 1].rstrip() + "…"
+    return text
+
+
+def snap_params(
+    values: Mapping[str, Any],
+    search_space: Mapping[str, BaseDistribution],
+    *,
+    out_of_range: OutOfRange = "reject",
+) -> tuple[dict[str, Any], list[str]]:
+    """Turn raw values into values each distribution contains.
+
+    Numbers are read from strings (``"1e-3"``, ``"+2."``), integers rounded, steps snapped to the
+    grid, categorical answers matched to a choice (case-insensitive for text). A number outside
+    its range is an error with ``out_of_range="reject"`` and is moved to the nearest bound with
+    ``"clip"``.
+
+    Returns:
+        The values in Optuna's external representation (``float``, ``int`` or the choice itself),
+        and the names of the clipped parameters.
+
+    Raises:
+        AnswerError: A value is not a number, not finite, not a choice, or out of range.
+    """
+    params: dict[str, Any] = {}
+    clipped: list[str] = []
+    problems: list[str] = []
+    for name, dist in search_space.items():
+        try:
+            params[name], was_clipped = _snap_value(name, values[name], dist, out_of_range)
+        except AnswerError as error:
+            problems.append(str(error))
+            continue
+        if was_clipped:
+            clipped.append(name)
+    if problems:
+        raise AnswerError(" ".join(problems))
+    return params, clipped
+
+
+def _snap_value(
+    name: str, raw: Any, dist: BaseDistribution, out_of_range: OutOfRange
+) -> tuple[Any, bool]:
+    if isinstance(dist, CategoricalDistribution):
+        return _match_choice(name, raw, dist), False
+    if not isinstance(dist, (FloatDistribution, IntDistribution)):
+        raise AnswerError(f"{name}: unsupported distribution {dist!r}.")
+    number = _to_number(name, raw)
+    low, high = float(dist.low), float(dist.high)
+    width = high - low
+    clipped = False
+    if not (low - 1e-9 * width <= number <= high + 1e-9 * width):
+        if out_of_range == "reject":
+            raise AnswerError(
+                f"{name}={_show(raw)} is outside its range "
+                f"[{_show(dist.low)}, {_show(dist.high)}]."
+            )
+        clipped = True
+    number = min(max(number, low), high)
+    if isinstance(dist, IntDistribution):
+        k = round((number - dist.low) / dist.step)
+        value = int(dist.low + k * dist.step)
+        while value > dist.high:
+            value -= dist.step
+        return value, clipped
+    if dist.step is not None:
+        k = round((number - dist.low) / dist.step)
+        snapped = float(dist.low + k * dist.step)
+        decimals = len(f"{dist.step:.12f}".rstrip("0").split(".")[1]) + 2
+        snapped = round(snapped, decimals)
+        while snapped > dist.high:
+            snapped = round(snapped - dist.step, decimals)
+        return snapped, clipped
+    if dist.log and number <= 0:
+        raise AnswerError(f"{name}={_show(raw)} must be positive (log scale).")
+    return float(number), clipped
+
+
+def _to_number(name: str, raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise AnswerError(f"{name}={raw!r} is not a number.")
+    if isinstance(raw, (int, float)):
+        number = float(raw)
+    else:
+        match = re.fullmatch(r"\s*(" + _NUMBER + r")\s*", str(raw).replace("−", "-"))
+        if match is None:
+            raise AnswerError(f"{name}={_show(raw)} is not a number.")
+        number = float(match.group(1))
+    if not math.isfinite(number):
+        raise AnswerError(f"{name}={_show(raw)} is not a finite number.")
+    return number
+
+
+def _match_choice(name: str, raw: Any, dist: CategoricalDistribution) -> Any:
+    for choice in dist.choices:
+        if type(choice) is type(raw) and choice == raw:
+            return choice
+    text = str(raw).strip().strip("'\"").strip()
+    for choice in dist.choices:
+        if str(choice) == text:
+            return choice
+    for choice in dist.choices:
+        if str(choice).lower() == text.lower():
+            return choice
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    for choice in dist.choices:
+        if isinstance(choice, (int, float)) and not isinstance(choice, bool) and choice == number:
+            return choice
+    options = ", ".join(str(c) for c in dist.choices)
+    raise AnswerError(f"{name}={_show(raw)} is not one of the choices ({options}).")
+
+
+def _show(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def find_duplicate(
+    params: Mapping[str, Any],
+    rows: Iterable[HistoryEntry],
+    search_space: Mapping[str, BaseDistribution],
+) -> HistoryEntry | None:
+    """The first row (completed or pending) with exactly these parameter values, if any."""
+    key = _key(params, search_space)
+    for row in rows:
+        if all(name in row.params for name in search_space):
+            try:
+                if _key(row.params, search_space) == key:
+                    return row
+            except ValueError:
+                continue
+    return None
+
+
+def _key(params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]) -> tuple:
+    return tuple(dist.to_internal_repr(params[name]) for name, dist in search_space.items())

@@ -1,0 +1,315 @@
+"""The prompt: a Jinja template rendered from the search space and the history.
+
+Pure functions: :func:`build_context` gathers the template variables, :func:`render_prompt` turns
+a template and a context into chat messages. The default template is the ProPS tutorial's prompt,
+generalized (``templates/props.j2``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import math
+import os
+from pathlib import Path
+from typing import Any
+from typing import Literal
+
+import jinja2
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+
+from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler.providers._base import Message
+
+
+AnswerFormat = Literal["text", "json"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_TEMPLATE_PATH = _TEMPLATES / "props.j2"
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=False,
+    autoescape=False,
+)
+
+
+def load_template(template: str | os.PathLike[str] | None = None) -> jinja2.Template:
+    """A Jinja template from a source string, a ``.j2``/``.jinja`` file, or the default.
+
+    A string is read as a path when it names an existing file or ends in ``.j2``/``.jinja``;
+    otherwise it is the template's source. Undefined variables raise at render time, so a typo in a
+    custom template fails on the first LLM trial with the variable's name.
+
+    Raises:
+        ValueError: The file does not exist or the source is not valid Jinja.
+
+    Example:
+        >>> template = load_template("Propose {{ param_names | join(', ') }}: {{ history_table }}")
+    """
+    if template is None:
+        return _ENVIRONMENT.get_template(DEFAULT_TEMPLATE_PATH.name)
+    is_path = isinstance(template, os.PathLike) or (
+        isinstance(template, str)
+        and "\n" not in template
+        and "{" not in template
+        and (os.path.isfile(template) or template.endswith((".j2", ".jinja", ".jinja2")))
+    )
+    if is_path:
+        path = Path(template)
+        if not path.is_file():
+            raise ValueError(f"template file {str(path)!r} does not exist.")
+        source = path.read_text(encoding="utf-8")
+    elif isinstance(template, str):
+        source = template
+    else:
+        raise ValueError(f"template must be a string, a path or None, got {type(template)}.")
+    try:
+        return _ENVIRONMENT.from_string(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise ValueError(f"template is not valid Jinja: {error}") from error
+
+
+def format_number(value: float, precision: int | None) -> str:
+    """A number as the prompt shows it: ``precision`` significant digits, or full precision.
+
+    Example:
+        >>> format_number(92.123456, 4)
+        '92.12'
+        >>> format_number(-0.30000000000000004, None)
+        '-0.30000000000000004'
+    """
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if precision is None:
+        return repr(float(value))
+    text = f"{value:.{precision}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def format_param(value: Any, distribution: BaseDistribution, precision: int | None) -> str:
+    """A parameter value as the prompt shows it.
+
+    Floats on a step grid keep the digits the step needs, so a rounded value is still on the grid.
+    """
+    if isinstance(distribution, CategoricalDistribution):
+        return str(value)
+    if isinstance(distribution, IntDistribution):
+        return str(int(value))
+    if isinstance(distribution, FloatDistribution) and distribution.step is not None:
+        decimals = _step_decimals(distribution.step)
+        return f"{float(value):.{decimals}f}"
+    return format_number(float(value), precision)
+
+
+def _step_decimals(step: float) -> int:
+    text = f"{step:.12f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def describe_param(name: str, distribution: BaseDistribution) -> dict[str, Any]:
+    """A parameter as template data: name, kind, bounds or choices, and one line of prose."""
+    spec: dict[str, Any] = {"name": name}
+    if isinstance(distribution, CategoricalDistribution):
+        choices = list(distribution.choices)
+        spec.update(kind="categorical", choices=choices, low=None, high=None, log=False, step=None)
+        spec["description"] = f"{name}: one of {', '.join(str(c) for c in choices)}"
+        return spec
+    if isinstance(distribution, (FloatDistribution, IntDistribution)):
+        kind = "int" if isinstance(distribution, IntDistribution) else "float"
+        low, high = distribution.low, distribution.high
+        step = distribution.step
+        spec.update(kind=kind, choices=None, low=low, high=high, log=distribution.log, step=step)
+        noun = "integer" if kind == "int" else "number"
+        text = f"{name}: {noun} between {_bound(low)} and {_bound(high)}"
+        if distribution.log:
+            text += " (log scale)"
+        if step is not None and not (kind == "int" and step == 1):
+            text += f" in steps of {_bound(step)}"
+        spec["description"] = text
+        return spec
+    raise ValueError(f"distribution of {name!r} is not supported: {distribution!r}.")
+
+
+def _bound(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return format_number(float(value), 6)
+
+
+def function_label(names: Sequence[str]) -> str:
+    """``f(a,b)`` like the tutorial, or plain ``f`` when the names would make it long."""
+    label = f"f({','.join(names)})"
+    return label if len(label) <= 24 else "f"
+
+
+def history_line(
+    row: HistoryEntry,
+    search_space: Mapping[str, BaseDistribution],
+    *,
+    precision: int | None,
+    function: str,
+) -> str:
+    """One history row in the tutorial's format: ``a: -0.3; b: 2.9; f(a,b): 12.5``."""
+    parts = [
+        f"{name}: {format_param(row.params[name], dist, precision)}"
+        for name, dist in search_space.items()
+    ]
+    value = "pending" if row.value is None else format_number(row.value, precision)
+    parts.append(f"{function}: {value}")
+    return "; ".join(parts)
+
+
+def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, str]:
+    """The answer shapes the template shows: ``("a: <number>, b: <number>", '{"a": ...}')``."""
+    text_parts, json_parts = [], []
+    for name, dist in search_space.items():
+        if isinstance(dist, CategoricalDistribution):
+            text_parts.append(f"{name}: <one of {', '.join(str(c) for c in dist.choices)}>")
+            json_parts.append(f'"{name}": <one of the choices>')
+        elif isinstance(dist, IntDistribution):
+            text_parts.append(f"{name}: <integer>")
+            json_parts.append(f'"{name}": <integer>')
+        else:
+            text_parts.append(f"{name}: <number>")
+            json_parts.append(f'"{name}": <number>')
+    json_parts.append('"reasoning": "<one sentence>"')
+    return ", ".join(text_parts), "{" + ", ".join(json_parts) + "}"
+
+
+def build_context(
+    *,
+    search_space: Mapping[str, BaseDistribution],
+    rows: Sequence[HistoryEntry],
+    n_rows_total: int,
+    direction: StudyDirection,
+    step_number: int,
+    budget: int | None,
+    search_std: float | None,
+    expected_optimum: float | None,
+    task_description: str | None,
+    answer_format: AnswerFormat,
+    precision: int | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every variable a template can use (documented in docs/prompts.md)."""
+    names = list(search_space)
+    function = function_label(names)
+    params = [describe_param(name, dist) for name, dist in search_space.items()]
+    lines = [
+        history_line(row, search_space, precision=precision, function=function) for row in rows
+    ]
+    done_lines = [line for line, row in zip(lines, rows, strict=False) if not row.pending]
+    pending_lines = [line for line, row in zip(lines, rows, strict=False) if row.pending]
+    completed = [row for row in rows if not row.pending]
+    best = None
+    if completed:
+        pick = max if direction == StudyDirection.MAXIMIZE else min
+        best = pick(completed, key=lambda row: row.value)  # type: ignore[arg-type,return-value]
+    text_example, json_example = answer_examples(search_space)
+    maximize = direction == StudyDirection.MAXIMIZE
+    numeric = [p for p in params if p["kind"] != "categorical"]
+    same_box = (
+        len(numeric) == len(params)
+        and len({(p["low"], p["high"], p["log"], p["step"], p["kind"]) for p in params}) == 1
+        and params[0]["kind"] == "float"
+        and not params[0]["log"]
+        and params[0]["step"] is None
+    )
+    if same_box:
+        space_text = f"Search between {_bound(params[0]['low'])} and {_bound(params[0]['high'])}."
+    else:
+        space_text = "Search within these ranges:\n" + "\n".join(
+            f"- {p['description']}" for p in params
+        )
+    context: dict[str, Any] = {
+        "params": params,
+        "param_names": names,
+        "function": function,
+        "search_space_text": space_text,
+        "history": [
+            {
+                "number": row.number,
+                "params": dict(row.params),
+                "value": row.value,
+                "pending": row.pending,
+                "line": line,
+            }
+            for row, line in zip(rows, lines, strict=False)
+        ],
+        "history_table": "\n".join(done_lines),
+        "pending_table": "\n".join(pending_lines),
+        "n_history_shown": len(done_lines),
+        "n_history_total": n_rows_total,
+        "n_pending": len(pending_lines),
+        "best": None
+        if best is None
+        else {
+            "params": dict(best.params),
+            "value": best.value,
+            "line": history_line(best, search_space, precision=precision, function=function),
+        },
+        "step_number": step_number,
+        "budget": budget,
+        "search_std": search_std,
+        "expected_optimum": expected_optimum,
+        "task_description": task_description,
+        "direction": "maximize" if maximize else "minimize",
+        "extremum": "maximum" if maximize else "minimum",
+        "answer_format": answer_format,
+        "text_example": text_example,
+        "json_example": json_example,
+    }
+    if extra:
+        clash = set(extra) & set(context)
+        if clash:
+            raise ValueError(f"template_vars may not redefine {sorted(clash)}.")
+        context.update(extra)
+    return context
+
+
+def render_prompt(template: jinja2.Template, context: Mapping[str, Any]) -> list[Message]:
+    """Render the template into chat messages.
+
+    The rendered text is one user message, as in the tutorial. A template may start a system
+    message with a line ``[system]`` and the user message with a line ``[user]``.
+
+    Raises:
+        ValueError: The template uses a variable the context does not define.
+    """
+    try:
+        text = template.render(**context)
+    except jinja2.UndefinedError as error:
+        raise ValueError(
+            f"the prompt template uses an undefined variable ({error.message}); "
+            "see docs/prompts.md for the variables a template can use."
+        ) from error
+    text = text.strip("\n")
+    if text.startswith("[system]\n") and "\n[user]\n" in text:
+        system, user = text[len("[system]\n") :].split("\n[user]\n", 1)
+        return [Message("system", system.strip("\n")), Message("user", user.strip("\n"))]
+    return [Message("user", text)]
+
+
+def feedback_message(error: str, context: Mapping[str, Any]) -> Message:
+    """The message that re-asks after an unusable answer, with the problem named."""
+    if context["answer_format"] == "json":
+        shape = f"a JSON object {context['json_example']}"
+    else:
+        shape = f"line 1 '{context['text_example']}', line 2 one sentence explaining your choice"
+    return Message(
+        "user",
+        f"Your answer could not be used: {error}\nReply again with {shape}. "
+        "Do not provide any additional texts.",
+    )

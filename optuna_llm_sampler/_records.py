@@ -1,0 +1,227 @@
+"""What the sampler writes to a trial, and helpers that read it back.
+
+Short values go to user_attrs (optuna-dashboard shows them, but does not wrap long ones); the
+conversation (prompt, answers, feedback) goes to system_attrs as JSON, chunked under the 2045
+characters an RDB storage has historically allowed per value (Optuna's CMA-ES sampler does the
+same).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import json
+from typing import Any
+from typing import TYPE_CHECKING
+
+from optuna.trial import FrozenTrial
+
+from optuna_llm_sampler._history import PROPOSAL_KEY
+from optuna_llm_sampler.providers._base import Message
+
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+    from optuna.study import Study
+
+
+MODEL = "llm_model"
+PROMPT_TOKENS = "llm_prompt_tokens"
+COMPLETION_TOKENS = "llm_completion_tokens"
+LATENCY = "llm_latency_s"
+ATTEMPTS = "llm_attempts"
+REASONING = "llm_reasoning"
+FALLBACK = "llm_fallback"
+CLIPPED = "llm_clipped"
+CONVERSATION_PREFIX = "llm:conversation:"
+CONVERSATION_COUNT = "llm:conversation:n"
+SYSTEM_ATTR_MAX_LENGTH = 2045
+
+
+@dataclass
+class LLMRecord:
+    """What the sampler did for one trial.
+
+    Attributes:
+        model: The model that answered (or was asked).
+        attempts: LLM calls made for this trial (1 + re-asks).
+        prompt_tokens: Tokens read over all attempts (0 when the provider does not report them).
+        completion_tokens: Tokens written over all attempts.
+        latency_s: Seconds spent waiting for the LLM.
+        reasoning: The model's one-sentence reason, cut to about 300 characters.
+        fallback: Why the independent sampler chose the parameters instead, or ``None``.
+        clipped: Parameters the sampler moved into range (``out_of_range="clip"``).
+        messages: The whole conversation: prompt, answers and feedback, in order.
+        proposal: The parameters the trial was given.
+    """
+
+    model: str
+    attempts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    reasoning: str = ""
+    fallback: str | None = None
+    clipped: list[str] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    proposal: dict[str, Any] = field(default_factory=dict)
+
+    def user_attrs(self) -> dict[str, Any]:
+        """The short values shown in optuna-dashboard."""
+        attrs: dict[str, Any] = {
+            MODEL: self.model,
+            PROMPT_TOKENS: self.prompt_tokens,
+            COMPLETION_TOKENS: self.completion_tokens,
+            LATENCY: round(self.latency_s, 3),
+            ATTEMPTS: self.attempts,
+        }
+        if self.reasoning:
+            attrs[REASONING] = self.reasoning
+        if self.fallback is not None:
+            attrs[FALLBACK] = self.fallback
+        if self.clipped:
+            attrs[CLIPPED] = ",".join(self.clipped)
+        return attrs
+
+
+def chunk_text(text: str, limit: int = SYSTEM_ATTR_MAX_LENGTH) -> list[str]:
+    """Split ``text`` into pieces whose JSON encoding is at most ``limit`` characters.
+
+    Example:
+        >>> [len(c) for c in chunk_text("x" * 5000)]
+        [2043, 2043, 914]
+    """
+    chunks: list[str] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + limit - 2)
+        while len(json.dumps(text[start:end])) > limit:
+            end = start + max(1, (end - start) // 2 + (end - start) // 4)
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+def write_record(storage: BaseStorage, trial_id: int, record: LLMRecord) -> None:
+    """Write a record to a trial: user_attrs, the proposal and the chunked conversation."""
+    for key, value in record.user_attrs().items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    storage.set_trial_system_attr(trial_id, PROPOSAL_KEY, json.dumps(record.proposal))
+    if record.messages:
+        text = json.dumps([{"role": m.role, "content": m.content} for m in record.messages])
+        chunks = chunk_text(text)
+        for i, chunk in enumerate(chunks):
+            storage.set_trial_system_attr(trial_id, f"{CONVERSATION_PREFIX}{i}", chunk)
+        storage.set_trial_system_attr(trial_id, CONVERSATION_COUNT, len(chunks))
+
+
+def get_llm_record(trial: FrozenTrial) -> LLMRecord | None:
+    """The sampler's record of a trial, or ``None`` if the LLM was not involved.
+
+    Example:
+        >>> record = get_llm_record(study.best_trial)
+        >>> print(record.messages[0].content)  # the prompt
+        >>> print(record.messages[1].content)  # the answer
+    """
+    attrs = trial.user_attrs
+    if MODEL not in attrs:
+        return None
+    messages: list[Message] = []
+    count = trial.system_attrs.get(CONVERSATION_COUNT)
+    if isinstance(count, int) and count > 0:
+        text = "".join(
+            str(trial.system_attrs.get(f"{CONVERSATION_PREFIX}{i}", "")) for i in range(count)
+        )
+        try:
+            messages = [Message(m["role"], m["content"]) for m in json.loads(text)]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            messages = []
+    proposal_text = trial.system_attrs.get(PROPOSAL_KEY)
+    proposal = json.loads(proposal_text) if isinstance(proposal_text, str) else {}
+    clipped = attrs.get(CLIPPED)
+    return LLMRecord(
+        model=str(attrs[MODEL]),
+        attempts=int(attrs.get(ATTEMPTS, 0)),
+        prompt_tokens=int(attrs.get(PROMPT_TOKENS, 0)),
+        completion_tokens=int(attrs.get(COMPLETION_TOKENS, 0)),
+        latency_s=float(attrs.get(LATENCY, 0.0)),
+        reasoning=str(attrs.get(REASONING, "")),
+        fallback=attrs.get(FALLBACK),
+        clipped=clipped.split(",") if isinstance(clipped, str) and clipped else [],
+        messages=messages,
+        proposal=proposal,
+    )
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """What the LLM cost a study, summed over every worker's trials.
+
+    Attributes:
+        llm_trials: Trials the LLM sampler handled (LLM proposals and fallbacks).
+        proposals: Trials whose parameters the LLM chose.
+        fallbacks: Trials the independent sampler chose after the LLM failed or the budget ran out.
+        calls: LLM calls, re-asks included.
+        prompt_tokens: Tokens read.
+        completion_tokens: Tokens written.
+        latency_s: Seconds spent waiting for the LLM.
+    """
+
+    llm_trials: int = 0
+    proposals: int = 0
+    fallbacks: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def proposal_share(self) -> float:
+        """The share of LLM-handled trials whose parameters the LLM chose (0 when none)."""
+        return self.proposals / self.llm_trials if self.llm_trials else 0.0
+
+
+def usage_of_trials(trials: Iterable[FrozenTrial]) -> LLMUsage:
+    """Sum the records of ``trials`` (see :func:`llm_usage`)."""
+    llm_trials = fallbacks = calls = prompt = completion = 0
+    latency = 0.0
+    for trial in trials:
+        attrs = trial.user_attrs
+        if MODEL not in attrs:
+            continue
+        llm_trials += 1
+        fallbacks += FALLBACK in attrs
+        calls += int(attrs.get(ATTEMPTS, 0))
+        prompt += int(attrs.get(PROMPT_TOKENS, 0))
+        completion += int(attrs.get(COMPLETION_TOKENS, 0))
+        latency += float(attrs.get(LATENCY, 0.0))
+    return LLMUsage(
+        llm_trials=llm_trials,
+        proposals=llm_trials - fallbacks,
+        fallbacks=fallbacks,
+        calls=calls,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        latency_s=latency,
+    )
+
+
+def llm_usage(study: Study) -> LLMUsage:
+    """Study-wide LLM totals, read from storage, so they are right across parallel workers.
+
+    Example:
+        >>> usage = llm_usage(study)
+        >>> print(usage.calls, usage.total_tokens, usage.fallbacks)
+    """
+    return usage_of_trials(study.get_trials(deepcopy=False))
+
+
+def conversation_text(messages: Sequence[Message]) -> str:
+    """A conversation as plain text, one block per message, for logs and artifacts."""
+    return "\n\n".join(f"[{m.role}]\n{m.content}" for m in messages)

@@ -1,0 +1,452 @@
+"""LLMSampler: an Optuna sampler that asks a large language model for the next trial."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+import math
+import os
+import threading
+import time
+from typing import Any
+from typing import Literal
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.samplers import RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_llm_sampler._history import collect_history
+from optuna_llm_sampler._history import estimate_tokens
+from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._history import HistoryMode
+from optuna_llm_sampler._history import select_history
+from optuna_llm_sampler._parse import AnswerError
+from optuna_llm_sampler._parse import build_json_schema
+from optuna_llm_sampler._parse import find_duplicate
+from optuna_llm_sampler._parse import OutOfRange
+from optuna_llm_sampler._parse import parse_answer
+from optuna_llm_sampler._parse import snap_params
+from optuna_llm_sampler._prompt import AnswerFormat
+from optuna_llm_sampler._prompt import build_context
+from optuna_llm_sampler._prompt import feedback_message
+from optuna_llm_sampler._prompt import function_label
+from optuna_llm_sampler._prompt import history_line
+from optuna_llm_sampler._prompt import load_template
+from optuna_llm_sampler._prompt import render_prompt
+from optuna_llm_sampler._records import LLMRecord
+from optuna_llm_sampler._records import usage_of_trials
+from optuna_llm_sampler._records import write_record
+from optuna_llm_sampler.providers._base import LLMClient
+from optuna_llm_sampler.providers._base import Message
+from optuna_llm_sampler.providers._base import ProviderConfigError
+from optuna_llm_sampler.providers._registry import create_client
+
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+
+_logger = optuna.logging.get_logger(f"optuna.{__name__}")
+
+OnError = Literal["fallback", "raise"]
+
+
+class LLMSampler(BaseSampler):
+    """Sampler that asks a large language model for the next parameters (prompted policy search).
+
+    On each trial after the first ``n_startup_trials``, the sampler renders the study's history
+    into a Jinja prompt (by default the ProPS tutorial's), asks the LLM for one point of the
+    relative search space, validates and snaps the answer into Optuna's distributions, and
+    re-asks with the problem fed back when the answer is unusable or repeats a completed or
+    pending trial. If no usable answer comes within ``max_retries`` re-asks, or the provider fails,
+    the trial is sampled by ``independent_sampler`` and the reason is recorded. No answer of the
+    LLM can crash a study.
+
+    Every LLM-sampled trial carries short user attributes (``llm_model``, ``llm_prompt_tokens``,
+    ``llm_completion_tokens``, ``llm_latency_s``, ``llm_attempts``, ``llm_reasoning`` and, when
+    it fell back, ``llm_fallback``); the whole conversation is kept in system attributes and read
+    back with :func:`~optuna_llm_sampler.get_llm_record`.
+
+    Example:
+        .. code-block:: python
+
+            import optuna
+            from optuna_llm_sampler import LLMSampler
+
+
+            def objective(trial):
+                a = trial.suggest_float("a", -7, 7)
+                b = trial.suggest_float("b", -7, 7)
+                return -((a - 1) ** 2) - (b - 5) ** 2
+
+
+            sampler = LLMSampler(model="gpt-4o", n_startup_trials=20, search_std=1.0, seed=0)
+            study = optuna.create_study(direction="maximize", sampler=sampler)
+            study.optimize(objective, n_trials=100)
+
+    Args:
+        model: A model string (``"gpt-4o"``, ``"openai:gpt-4o-mini"``,
+            ``"gemini:gemini-2.0-flash"``, ``"local"`` for the embedded offline model,
+            ``"local:/path/model.gguf"``) or any object implementing
+            :class:`~optuna_llm_sampler.LLMClient`.
+        base_url: The provider's endpoint, e.g. an OpenAI-compatible server
+            (``"http://127.0.0.1:8080/v1"``). Only with a model string.
+        api_key: The provider's API key; by default read from the environment
+            (``OPENAI_API_KEY``, ``GEMINI_API_KEY``). Never written to storage or logs.
+        provider_options: Further keyword arguments for the provider's client (timeouts,
+            temperature, ``cache=``...). Only with a model string.
+        n_startup_trials: Completed trials sampled by ``independent_sampler`` before the LLM is
+            asked (the tutorial's 20 warmup episodes).
+        search_std: The step size the prompt suggests for exploration, or ``None`` to omit it.
+        expected_optimum: A hint in the prompt ("the expected optimum value should be over 50"),
+            or ``None``.
+        task_description: What the parameters and the objective mean, in a sentence or two, shown
+            instead of "assume no prior knowledge" (ProPS+). ``None`` keeps the tutorial's prompt.
+        budget: The number of trials the study will run, told to the LLM as ``MAX_STEPS``, or
+            ``None`` to leave it out.
+        template: A Jinja template (source string or path to a ``.j2`` file) replacing the
+            default prompt; see docs/prompts.md for its variables.
+        template_vars: Extra variables for a custom template.
+        answer_format: ``"json"`` (a JSON object, with the provider's structured output),
+            ``"text"`` (the tutorial's two lines) or ``"auto"`` (JSON when the client supports a
+            schema).
+        history: ``"all"`` shows every completed trial, as the tutorial does; ``"best_recent"``
+            shows the ``history_best_k`` best and ``history_recent_k`` most recent.
+        history_best_k: Best trials kept by ``"best_recent"``.
+        history_recent_k: Most recent trials kept by ``"best_recent"``.
+        max_history_tokens: A token budget for the history table; rows are admitted best and most
+            recent first until it is spent, so the prompt stops growing. ``None`` for no budget.
+        precision: Significant digits of numbers in the prompt (fewer tokens), or ``None`` for
+            full precision like the tutorial.
+        out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
+            the nearest bound and records it in ``llm_clipped``.
+        max_retries: Re-asks per trial after an unusable or duplicate answer.
+        max_total_tokens: A study-wide budget of prompt + completion tokens (summed from storage,
+            so shared by all workers). Once spent, trials fall back with one logged warning.
+        on_error: ``"fallback"`` samples a trial with ``independent_sampler`` when the provider
+            fails; ``"raise"`` stops the study. Configuration errors (missing or rejected key,
+            unknown model) always raise.
+        independent_sampler: Samples the startup trials, parameters outside the relative search
+            space, and every fallback. Defaults to ``RandomSampler(seed=seed)``.
+        seed: Seed of the default independent sampler.
+
+    Raises:
+        ValueError: An argument is invalid (the message names it).
+        ProviderConfigError: The provider cannot be used (missing extra or API key), raised here,
+            before the first trial.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | LLMClient,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        provider_options: Mapping[str, Any] | None = None,
+        n_startup_trials: int = 20,
+        search_std: float | None = 1.0,
+        expected_optimum: float | None = None,
+        task_description: str | None = None,
+        budget: int | None = None,
+        template: str | os.PathLike[str] | None = None,
+        template_vars: Mapping[str, Any] | None = None,
+        answer_format: Literal["auto", "json", "text"] = "auto",
+        history: HistoryMode = "all",
+        history_best_k: int = 20,
+        history_recent_k: int = 20,
+        max_history_tokens: int | None = None,
+        precision: int | None = 4,
+        out_of_range: OutOfRange = "reject",
+        max_retries: int = 3,
+        max_total_tokens: int | None = None,
+        on_error: OnError = "fallback",
+        independent_sampler: BaseSampler | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials}.")
+        if search_std is not None and not (math.isfinite(search_std) and search_std > 0):
+            raise ValueError(f"search_std must be positive or None, got {search_std}.")
+        if budget is not None and budget <= 0:
+            raise ValueError(f"budget must be positive or None, got {budget}.")
+        if answer_format not in ("auto", "json", "text"):
+            raise ValueError(
+                f"answer_format must be 'auto', 'json' or 'text', got {answer_format!r}."
+            )
+        if history not in ("all", "best_recent"):
+            raise ValueError(f"history must be 'all' or 'best_recent', got {history!r}.")
+        if history_best_k < 0 or history_recent_k < 0:
+            raise ValueError(
+                "history_best_k and history_recent_k must be non-negative, "
+                f"got {history_best_k} and {history_recent_k}."
+            )
+        if history == "best_recent" and history_best_k + history_recent_k == 0:
+            raise ValueError("history='best_recent' needs history_best_k or history_recent_k > 0.")
+        if max_history_tokens is not None and max_history_tokens <= 0:
+            raise ValueError(f"max_history_tokens must be positive, got {max_history_tokens}.")
+        if precision is not None and not 1 <= precision <= 17:
+            raise ValueError(f"precision must be between 1 and 17 or None, got {precision}.")
+        if out_of_range not in ("reject", "clip"):
+            raise ValueError(f"out_of_range must be 'reject' or 'clip', got {out_of_range!r}.")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be non-negative, got {max_retries}.")
+        if max_total_tokens is not None and max_total_tokens <= 0:
+            raise ValueError(f"max_total_tokens must be positive, got {max_total_tokens}.")
+        if on_error not in ("fallback", "raise"):
+            raise ValueError(f"on_error must be 'fallback' or 'raise', got {on_error!r}.")
+
+        if isinstance(model, str):
+            self._client: LLMClient = create_client(
+                model, base_url=base_url, api_key=api_key, **dict(provider_options or {})
+            )
+        elif isinstance(model, LLMClient):
+            if base_url is not None or api_key is not None or provider_options:
+                raise ValueError(
+                    "base_url, api_key and provider_options apply to model strings only; "
+                    "configure the client object instead."
+                )
+            self._client = model
+        else:
+            raise ValueError(
+                "model must be a model string such as 'gpt-4o' or an object with "
+                f"complete(messages, *, schema=None), got {type(model).__name__}."
+            )
+
+        self._template = load_template(template)
+        self._template_vars = dict(template_vars or {})
+        self._answer_format: AnswerFormat = (
+            ("json" if self._client.supports_schema else "text")
+            if answer_format == "auto"
+            else answer_format
+        )
+        self._n_startup_trials = n_startup_trials
+        self._search_std = search_std
+        self._expected_optimum = expected_optimum
+        self._task_description = task_description
+        self._budget = budget
+        self._history: HistoryMode = history
+        self._history_best_k = history_best_k
+        self._history_recent_k = history_recent_k
+        self._max_history_tokens = max_history_tokens
+        self._precision = precision
+        self._out_of_range: OutOfRange = out_of_range
+        self._max_retries = max_retries
+        self._max_total_tokens = max_total_tokens
+        self._on_error: OnError = on_error
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._lock = threading.Lock()
+        self._budget_warned = False
+
+    @property
+    def client(self) -> LLMClient:
+        """The client that talks to the LLM."""
+        return self._client
+
+    def reseed_rng(self) -> None:
+        self._independent_sampler.reseed_rng()
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        self._raise_error_if_multi_objective(study)
+        return {
+            name: distribution
+            for name, distribution in self._search_space.calculate(study).items()
+            if not distribution.single()
+        }
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._raise_error_if_multi_objective(study)
+        if not search_space:
+            return {}
+        trials = study._get_trials(deepcopy=False, use_cache=True)
+        n_complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        if n_complete < self._n_startup_trials:
+            return {}
+
+        record = LLMRecord(model=self._client.model)
+        if self._max_total_tokens is not None:
+            spent = usage_of_trials(trials).total_tokens
+            if spent >= self._max_total_tokens:
+                self._warn_budget_spent(spent)
+                record.fallback = f"token budget spent ({spent} >= {self._max_total_tokens})"
+                return self._fall_back(study, trial, search_space, record)
+
+        rows = collect_history(trials, search_space, exclude_number=trial.number)
+        context = self._context(study, trial, search_space, rows)
+        messages = render_prompt(self._template, context)
+        return self._ask(study, trial, search_space, context, messages, record)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        self._raise_error_if_multi_objective(study)
+        return self._independent_sampler.sample_independent(
+            study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    def _context(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        rows: Sequence[HistoryEntry],
+    ) -> dict[str, Any]:
+        function = function_label(list(search_space))
+
+        def tokens(row: HistoryEntry) -> int:
+            line = history_line(row, search_space, precision=self._precision, function=function)
+            return estimate_tokens(line) + 1
+
+        shown = select_history(
+            rows,
+            direction=study.direction,
+            mode=self._history,
+            best_k=self._history_best_k,
+            recent_k=self._history_recent_k,
+            max_tokens=self._max_history_tokens,
+            line_tokens=tokens,
+        )
+        return build_context(
+            search_space=search_space,
+            rows=shown,
+            n_rows_total=sum(not row.pending for row in rows),
+            direction=study.direction,
+            step_number=trial.number,
+            budget=self._budget,
+            search_std=self._search_std,
+            expected_optimum=self._expected_optimum,
+            task_description=self._task_description,
+            answer_format=self._answer_format,
+            precision=self._precision,
+            extra=self._template_vars,
+        )
+
+    def _ask(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+        context: Mapping[str, Any],
+        messages: list[Message],
+        record: LLMRecord,
+    ) -> dict[str, Any]:
+        schema = build_json_schema(search_space) if self._answer_format == "json" else None
+        conversation = list(messages)
+        problem = "no answer"
+        for _ in range(1 + self._max_retries):
+            started = time.perf_counter()
+            record.attempts += 1
+            try:
+                completion = self._client.complete(conversation, schema=schema)
+            except ProviderConfigError:
+                raise
+            except Exception as error:
+                record.latency_s += time.perf_counter() - started
+                if self._on_error == "raise":
+                    raise
+                record.fallback = f"provider error: {type(error).__name__}: {error}"[:300]
+                record.messages = conversation
+                _logger.warning(
+                    f"Trial {trial.number}: the LLM call failed ({record.fallback}); "
+                    "sampling it with the independent sampler."
+                )
+                return self._fall_back(study, trial, search_space, record)
+            record.latency_s += completion.latency_s or (time.perf_counter() - started)
+            record.prompt_tokens += completion.prompt_tokens or 0
+            record.completion_tokens += completion.completion_tokens or 0
+            record.model = completion.model or record.model
+            conversation.append(Message("assistant", completion.text))
+            try:
+                answer = parse_answer(completion.text, search_space)
+                params, clipped = snap_params(
+                    answer.values, search_space, out_of_range=self._out_of_range
+                )
+                with self._lock:
+                    self._raise_if_duplicate(study, trial, search_space, params)
+                    record.reasoning = answer.reasoning
+                    record.clipped = clipped
+                    record.proposal = params
+                    record.messages = conversation
+                    write_record(study._storage, trial._trial_id, record)
+                return params
+            except AnswerError as error:
+                problem = str(error)
+                conversation.append(feedback_message(problem, context))
+        record.fallback = f"no usable answer after {record.attempts} attempts: {problem}"[:300]
+        record.messages = conversation
+        _logger.info(
+            f"Trial {trial.number}: {record.fallback}; sampling it with the independent sampler."
+        )
+        return self._fall_back(study, trial, search_space, record)
+
+    def _raise_if_duplicate(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        params: Mapping[str, Any],
+    ) -> None:
+        # Read fresh from storage: other threads and processes may have proposed meanwhile.
+        trials = study._storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+        )
+        rows = collect_history(trials, search_space, exclude_number=trial.number)
+        duplicate = find_duplicate(params, rows, search_space)
+        if duplicate is None:
+            return
+        point = ", ".join(f"{name}: {params[name]}" for name in search_space)
+        when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
+        raise AnswerError(
+            f"the point ({point}) {when} (trial {duplicate.number}). Propose a different point."
+        )
+
+    def _fall_back(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        record: LLMRecord,
+    ) -> dict[str, Any]:
+        params = {
+            name: self._independent_sampler.sample_independent(study, trial, name, distribution)
+            for name, distribution in search_space.items()
+        }
+        record.proposal = params
+        with self._lock:
+            write_record(study._storage, trial._trial_id, record)
+        return params
+
+    def _warn_budget_spent(self, spent: int) -> None:
+        with self._lock:
+            if self._budget_warned:
+                return
+            self._budget_warned = True
+        _logger.warning(
+            f"The LLM token budget is spent ({spent} tokens >= max_total_tokens="
+            f"{self._max_total_tokens}); further trials use the independent sampler."
+        )

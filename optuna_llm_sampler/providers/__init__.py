@@ -1,0 +1,24 @@
+"""LLM providers behind one interface, :class:`LLMClient`."""
+
+from optuna_llm_sampler.providers._base import Completion
+from optuna_llm_sampler.providers._base import LLMClient
+from optuna_llm_sampler.providers._base import Message
+from optuna_llm_sampler.providers._base import ProviderConfigError
+from optuna_llm_sampler.providers._base import ProviderError
+from optuna_llm_sampler.providers._base import ProviderUnavailableError
+from optuna_llm_sampler.providers._registry import create_client
+from optuna_llm_sampler.providers._registry import parse_model_string
+from optuna_llm_sampler.providers._scripted import ScriptedClient
+
+
+__all__ = [
+    "Completion",
+    "LLMClient",
+    "Message",
+    "ProviderConfigError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "ScriptedClient",
+    "create_client",
+    "parse_model_string",
+]

@@ -60,7 +60,7 @@ def estimate_tokens(text: str) -> int:
 
     Example:
         >>> estimate_tokens("a: -0.3; b: 2.9; f(a,b): 12.5")
-        22
+        24
     """
     return len(_TOKEN_PATTERN.findall(text))
 

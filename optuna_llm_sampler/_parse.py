@@ -168,7 +168,8 @@ def _assignments(line: str, names: list[str]) -> dict[str, str]:
 
 
 def _reasoning(lines: list[str]) -> str:
-    text = " ".join(line.strip().strip("*").strip() for line in lines if line.strip())
+    text = " ".join(line.strip() for line in lines if line.strip())
+    text = re.sub(r"\*\*|__", "", text)
     text = re.sub(r"\s+", " ", text).strip()
     if text.lower().startswith(("reason:", "reasoning:", "explanation:")):
         text = text.split(":", 1)[1].strip()
@@ -289,7 +290,7 @@ def _match_choice(name: str, raw: Any, dist: CategoricalDistribution) -> Any:
 
 
 def _show(value: Any) -> str:
-    text = str(value)
+    text = f"{value:g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 
 

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import datetime
+
+from optuna.distributions import FloatDistribution
+from optuna.study import StudyDirection
+from optuna.trial import create_trial
+from optuna.trial import TrialState
+import pytest
+
+from optuna_llm_sampler._history import collect_history
+from optuna_llm_sampler._history import estimate_tokens
+from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._history import select_history
+
+
+SPACE = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+
+
+def _trial(number: int, a: float, b: float, value: float | None, *, finished: int = 0):
+    state = TrialState.COMPLETE if value is not None else TrialState.RUNNING
+    trial = create_trial(
+        state=state,
+        value=value,
+        params={"a": a, "b": b},
+        distributions=dict(SPACE),
+    )
+    trial.number = number
+    if value is not None:
+        trial.datetime_complete = datetime.datetime(2026, 1, 1) + datetime.timedelta(
+            seconds=finished
+        )
+    return trial
+
+
+def test_collect_orders_by_completion_and_puts_pending_last() -> None:
+    trials = [
+        _trial(0, 1, 1, 5.0, finished=2),
+        _trial(1, 2, 2, None),
+        _trial(2, 3, 3, 7.0, finished=1),
+        _trial(3, 4, 4, None),
+    ]
+    rows = collect_history(trials, SPACE, exclude_number=3)
+    assert [r.number for r in rows] == [2, 0, 1]
+    assert [r.pending for r in rows] == [False, False, True]
+
+
+def test_collect_skips_unusable_trials() -> None:
+    nan = _trial(0, 1, 1, 1.0)
+    nan._values = [float("nan")]
+    outside = _trial(1, 1, 1, 3.0)
+    outside.distributions = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    outside.params = {"a": 1.0, "b": 9.0}
+    other_space = create_trial(value=1.0, params={"c": 1.0}, distributions={"c": SPACE["a"]})
+    failed = create_trial(state=TrialState.FAIL, params={"a": 1.0, "b": 1.0}, distributions=SPACE)
+    assert collect_history([nan, outside, other_space, failed], SPACE) == []
+
+
+def test_collect_reads_published_proposals_of_running_trials() -> None:
+    running = create_trial(
+        state=TrialState.RUNNING, system_attrs={"llm:proposal": '{"a": 1.0, "b": 2.0}'}
+    )
+    running.number = 5
+    rows = collect_history([running], SPACE)
+    assert rows == [HistoryEntry(5, {"a": 1.0, "b": 2.0}, None)]
+
+
+def _rows(values: list[float]) -> list[HistoryEntry]:
+    return [HistoryEntry(i, {"a": float(i), "b": 0.0}, v) for i, v in enumerate(values)]
+
+
+def test_select_all_keeps_everything_in_order() -> None:
+    rows = _rows([3, 1, 2]) + [HistoryEntry(9, {"a": 0.0, "b": 0.0}, None)]
+    assert select_history(rows, direction=StudyDirection.MAXIMIZE) == rows
+
+
+@pytest.mark.parametrize(
+    ("direction", "best"), [(StudyDirection.MAXIMIZE, [9, 8]), (StudyDirection.MINIMIZE, [0, 1])]
+)
+def test_select_best_recent(direction: StudyDirection, best: list[int]) -> None:
+    rows = _rows([float(i) for i in range(10)])
+    chosen = select_history(rows, direction=direction, mode="best_recent", best_k=2, recent_k=3)
+    numbers = [r.number for r in chosen]
+    assert numbers == sorted(set(best) | {7, 8, 9})
+
+
+def test_token_budget_bounds_the_history_and_keeps_the_best() -> None:
+    rows = _rows([float(i % 7) for i in range(200)])
+    chosen = select_history(
+        rows,
+        direction=StudyDirection.MAXIMIZE,
+        max_tokens=100,
+        line_tokens=lambda row: 10,
+    )
+    assert len(chosen) == 10
+    assert max(r.value for r in chosen) == 6.0  # the best survives
+    assert chosen[-1].number == 199  # so does the most recent
+    assert [r.number for r in chosen] == sorted(r.number for r in chosen)
+
+
+def test_pending_rows_always_shown_and_count_first() -> None:
+    rows = _rows([1.0, 2.0]) + [HistoryEntry(5, {"a": 0.0, "b": 0.0}, None)]
+    chosen = select_history(
+        rows, direction=StudyDirection.MAXIMIZE, max_tokens=15, line_tokens=lambda r: 10
+    )
+    assert [r.number for r in chosen] == [5]
+
+
+def test_select_validates_arguments() -> None:
+    with pytest.raises(ValueError, match="history must be"):
+        select_history([], direction=StudyDirection.MAXIMIZE, mode="best")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="line_tokens"):
+        select_history([], direction=StudyDirection.MAXIMIZE, max_tokens=10)
+
+
+def test_estimate_tokens_counts_digits() -> None:
+    assert estimate_tokens("a: -0.3; b: 2.9; f(a,b): 12.5") == 24
+    full = "a: -0.30000000000000004; b: 2.9; f(a,b): -12.345678901234567"
+    assert estimate_tokens(full) > 2 * estimate_tokens("a: -0.3; b: 2.9; f(a,b): -12.35")

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+import pytest
+
+from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._prompt import build_context
+from optuna_llm_sampler._prompt import format_number
+from optuna_llm_sampler._prompt import load_template
+from optuna_llm_sampler._prompt import render_prompt
+
+
+AB = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+
+
+def _context(rows, **overrides):
+    kwargs = dict(
+        search_space=AB,
+        rows=rows,
+        n_rows_total=len(rows),
+        direction=StudyDirection.MAXIMIZE,
+        step_number=len(rows),
+        budget=400,
+        search_std=1.0,
+        expected_optimum=50,
+        task_description=None,
+        answer_format="text",
+        precision=4,
+    )
+    kwargs.update(overrides)
+    return build_context(**kwargs)
+
+
+def test_default_template_is_the_tutorials_prompt() -> None:
+    rows = [HistoryEntry(0, {"a": -0.3, "b": 2.9}, -12.345678)]
+    [message] = render_prompt(load_template(), _context(rows))
+    assert message.role == "user"
+    text = message.content
+    assert text.startswith("You are an optimization assistant, helping me find the global maximum")
+    assert "within a limited number of iterations (400)" in text
+    assert "Line 1: a new input 'a: <number>, b: <number>'" in text
+    assert "Try to use step size of 1.0" in text
+    assert "The expected optimum value should be over 50." in text
+    assert "Search between -7 and 7." in text
+    assert "a: -0.3; b: 2.9; f(a,b): -12.35" in text
+    assert text.endswith(
+        "Now you are at iteration 1. Please provide the results in the indicated "
+        "format. Do not provide any additional texts."
+    )
+
+
+def test_prefix_is_stable_as_history_grows() -> None:
+    rows = [HistoryEntry(i, {"a": float(i) / 3, "b": 1.0}, float(i)) for i in range(30)]
+    first = render_prompt(load_template(), _context(rows[:10]))[0].content
+    later = render_prompt(load_template(), _context(rows))[0].content
+    cut = first.index("Now you are at iteration")
+    assert later.startswith(first[:cut].rstrip("\n"))
+
+
+def test_pending_points_listed_after_the_history() -> None:
+    rows = [
+        HistoryEntry(0, {"a": 1.0, "b": 1.0}, 3.0),
+        HistoryEntry(1, {"a": 2.0, "b": 2.0}, None),
+    ]
+    text = render_prompt(load_template(), _context(rows))[0].content
+    table_end = text.index("a: 1; b: 1; f(a,b): 3")
+    pending = text.index("being evaluated right now")
+    assert table_end < pending < text.index("a: 2; b: 2; f(a,b): pending")
+
+
+def test_minimize_json_and_mixed_space() -> None:
+    space = {
+        "lr": FloatDistribution(1e-5, 1e-1, log=True),
+        "layers": IntDistribution(1, 8),
+        "opt": CategoricalDistribution(["adam", "sgd"]),
+    }
+    rows = [HistoryEntry(0, {"lr": 0.001234567, "layers": 3, "opt": "adam"}, 0.5)]
+    context = _context(
+        rows,
+        search_space=space,
+        direction=StudyDirection.MINIMIZE,
+        answer_format="json",
+        expected_optimum=None,
+        search_std=None,
+        task_description="Training loss of a small MLP.",
+    )
+    text = render_prompt(load_template(), context)[0].content
+    assert "global minimum" in text
+    assert '"lr": <number>, "layers": <integer>, "opt": <one of the choices>' in text
+    assert "lr: number between 1e-5 and 0.1 (log scale)" in text
+    assert "layers: integer between 1 and 8" in text
+    assert "opt: one of adam, sgd" in text
+    assert "lr: 0.001235; layers: 3; opt: adam; f(lr,layers,opt): 0.5" in text
+    assert "What the function is:** Training loss of a small MLP." in text
+    assert "step size of" not in text and "expected optimum" not in text
+
+
+def test_custom_template_from_string_and_file(tmp_path: Path) -> None:
+    rows = [HistoryEntry(0, {"a": 1.0, "b": 2.0}, 3.0)]
+    source = (
+        "[system]\nYou tune {{ param_names | join(' and ') }}.\n"
+        "[user]\n{{ history_table }}\n{{ note }}"
+    )
+    messages = render_prompt(load_template(source), _context(rows, extra={"note": "Go."}))
+    assert [m.role for m in messages] == ["system", "user"]
+    assert messages[0].content == "You tune a and b."
+    assert messages[1].content == "a: 1; b: 2; f(a,b): 3\nGo."
+    path = tmp_path / "mine.j2"
+    path.write_text("Iteration {{ step_number }}")
+    assert render_prompt(load_template(path), _context(rows))[0].content == "Iteration 1"
+    assert render_prompt(load_template(str(path)), _context(rows))[0].content == "Iteration 1"
+
+
+def test_template_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        load_template(str(tmp_path / "missing.j2"))
+    with pytest.raises(ValueError, match="not valid Jinja"):
+        load_template("{% if %}")
+    with pytest.raises(ValueError, match="undefined variable.*typo"):
+        render_prompt(load_template("{{ typo }}"), _context([]))
+    with pytest.raises(ValueError, match="may not redefine"):
+        _context([], extra={"budget": 3})
+
+
+@pytest.mark.parametrize(
+    ("value", "precision", "text"),
+    [
+        (92.123456, 4, "92.12"),
+        (1e-7, 4, "1e-7"),
+        (-0.30000000000000004, None, "-0.30000000000000004"),
+        (12345678.0, 4, "1.235e7"),
+        (3, 4, "3"),
+    ],
+)
+def test_format_number(value: float, precision: int | None, text: str) -> None:
+    assert format_number(value, precision) == text

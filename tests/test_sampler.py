@@ -1,0 +1,321 @@
+from __future__ import annotations
+
+import logging
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.samplers import RandomSampler
+import pytest
+
+from optuna_llm_sampler import get_llm_record
+from optuna_llm_sampler import llm_usage
+from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import ProviderConfigError
+from optuna_llm_sampler import ProviderUnavailableError
+from optuna_llm_sampler import ScriptedClient
+from tests._answers import SchemaResponder
+
+
+def quadratic(trial: optuna.Trial) -> float:
+    a = trial.suggest_float("a", -7, 7)
+    b = trial.suggest_float("b", -7, 7)
+    return -((a - 1) ** 2) - (b - 5) ** 2
+
+
+def _study(client: ScriptedClient, **kwargs) -> optuna.Study:
+    kwargs.setdefault("n_startup_trials", 3)
+    kwargs.setdefault("seed", 0)
+    sampler = LLMSampler(model=client, **kwargs)
+    return optuna.create_study(direction="maximize", sampler=sampler)
+
+
+def test_llm_proposals_become_the_trials_params() -> None:
+    client = ScriptedClient(["a: 1.25, b: 4.5\nCloser to the best.", "a: 0.5, b: 5.5\nAnd again."])
+    study = _study(client)
+    study.optimize(quadratic, n_trials=5)
+    assert [t.params for t in study.trials[3:]] == [{"a": 1.25, "b": 4.5}, {"a": 0.5, "b": 5.5}]
+    assert len(client.calls) == 2
+    for trial in study.trials[:3]:
+        assert get_llm_record(trial) is None  # startup trials are the independent sampler's
+    record = get_llm_record(study.trials[3])
+    assert record is not None
+    assert record.reasoning == "Closer to the best."
+    assert record.attempts == 1 and record.fallback is None
+    assert record.model == "scripted"
+    assert record.messages[0].content == client.calls[0][0][0].content
+    assert record.messages[1].content == "a: 1.25, b: 4.5\nCloser to the best."
+    attrs = study.trials[3].user_attrs
+    assert set(attrs) == {
+        "llm_model",
+        "llm_prompt_tokens",
+        "llm_completion_tokens",
+        "llm_latency_s",
+        "llm_attempts",
+        "llm_reasoning",
+    }
+    assert attrs["llm_prompt_tokens"] > 0
+
+
+def test_prompt_holds_the_history_and_the_step() -> None:
+    client = ScriptedClient(["a: 1, b: 2"])
+    study = _study(client, budget=10)
+    study.optimize(quadratic, n_trials=4)
+    prompt = client.calls[0][0][0].content
+    for trial in study.trials[:3]:
+        assert f"a: {trial.params['a']:.4g}; b: {trial.params['b']:.4g}; f(a,b): " in prompt
+    assert "Now you are at iteration 3." in prompt
+    assert "iterations (10)" in prompt
+
+
+def test_invalid_answer_is_re_asked_with_the_error_fed_back() -> None:
+    client = ScriptedClient(["I think a: 1", "a: 99, b: 0", "a: 1, b: 2\nFixed."])
+    study = _study(client)
+    study.optimize(quadratic, n_trials=4)
+    assert study.trials[3].params == {"a": 1.0, "b": 2.0}
+    second, third = client.calls[1][0], client.calls[2][0]
+    assert second[-2].role == "assistant" and second[-2].content == "I think a: 1"
+    assert "no value found for b" in second[-1].content
+    assert "a=99 is outside its range [-7, 7]" in third[-1].content
+    record = get_llm_record(study.trials[3])
+    assert record is not None and record.attempts == 3 and record.fallback is None
+    assert len(record.messages) == 6
+
+
+def test_no_usable_answer_falls_back_and_says_why() -> None:
+    client = ScriptedClient(respond=lambda messages, schema: "I refuse.")
+    study = _study(client, max_retries=2)
+    study.optimize(quadratic, n_trials=5)
+    assert len(study.trials) == 5 and all(t.state.name == "COMPLETE" for t in study.trials)
+    for trial in study.trials[3:]:
+        record = get_llm_record(trial)
+        assert record is not None and record.attempts == 3
+        assert record.fallback is not None
+        assert record.fallback.startswith("no usable answer after 3 attempts: no value found")
+        assert -7 <= trial.params["a"] <= 7
+        assert record.proposal == trial.params
+    usage = llm_usage(study)
+    assert (usage.llm_trials, usage.fallbacks, usage.calls) == (2, 2, 6)
+    assert usage.proposal_share == 0.0
+
+
+def test_out_of_range_never_reaches_the_trial() -> None:
+    client = ScriptedClient(respond=lambda messages, schema: "a: 8, b: 5")
+    study = _study(client, max_retries=0)
+    study.optimize(quadratic, n_trials=6)
+    for trial in study.trials:
+        assert -7 <= trial.params["a"] <= 7
+        assert set(trial.params) == {"a", "b"}
+
+
+def test_clip_moves_values_into_range_and_records_it() -> None:
+    client = ScriptedClient(["a: 8, b: 5"])
+    study = _study(client, out_of_range="clip")
+    study.optimize(quadratic, n_trials=4)
+    assert study.trials[3].params == {"a": 7.0, "b": 5.0}
+    assert study.trials[3].user_attrs["llm_clipped"] == "a"
+
+
+def test_duplicate_of_a_completed_trial_is_re_asked() -> None:
+    client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2", "a: 1.5, b: 2"])
+    study = _study(client)
+    study.optimize(quadratic, n_trials=5)
+    assert study.trials[4].params == {"a": 1.5, "b": 2.0}
+    assert "was already evaluated (trial 3)" in client.calls[2][0][-1].content
+
+
+def test_pending_trial_is_a_duplicate() -> None:
+    client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2", "a: 3, b: 4"])
+    study = _study(client)
+    study.optimize(quadratic, n_trials=3)
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    first = study.ask(space)  # RUNNING, its proposal published to storage
+    second = study.ask(space)
+    assert first.params == {"a": 1.0, "b": 2.0}
+    assert second.params == {"a": 3.0, "b": 4.0}
+    assert "is being evaluated right now (trial 3)" in client.calls[2][0][-1].content
+    assert "a: 1; b: 2; f(a,b): pending" in client.calls[1][0][0].content
+
+
+def test_parallel_threads_never_propose_the_same_point() -> None:
+    # A model that proposes the same point to everyone who sees the same history: without pending
+    # trials in the prompt and the duplicate check, threads would collide.
+    def respond(messages, schema):
+        shown = messages[0].content.count("f(a,b): ")
+        retry = sum(m.role == "assistant" for m in messages)
+        return f"a: {shown / 10:.2f}, b: {retry / 10:.2f}"
+
+    client = ScriptedClient(respond=respond)
+    study = _study(client, max_retries=5)
+    study.optimize(quadratic, n_trials=30, n_jobs=2)
+    points = [tuple(t.params.values()) for t in study.trials]
+    assert len(points) == len(set(points)) == 30
+    assert llm_usage(study).fallbacks == 0
+
+
+def test_provider_outage_falls_back_and_the_study_goes_on(caplog) -> None:
+    client = ScriptedClient([ProviderUnavailableError("HTTP 503 after 4 attempts"), "a: 1, b: 2"])
+    study = _study(client)
+    with caplog.at_level(logging.WARNING):
+        study.optimize(quadratic, n_trials=5)
+    record = get_llm_record(study.trials[3])
+    assert record is not None
+    assert record.fallback == "provider error: ProviderUnavailableError: HTTP 503 after 4 attempts"
+    assert study.trials[4].params == {"a": 1.0, "b": 2.0}
+    assert "the LLM call failed" in caplog.text
+
+
+def test_any_client_exception_is_contained() -> None:
+    client = ScriptedClient([RuntimeError("bug in a third-party client")])
+    study = _study(client)
+    study.optimize(quadratic, n_trials=4)
+    assert study.trials[3].user_attrs["llm_fallback"].startswith("provider error: RuntimeError")
+
+
+def test_on_error_raise_stops_the_study() -> None:
+    client = ScriptedClient([ProviderUnavailableError("down")])
+    study = _study(client, on_error="raise")
+    with pytest.raises(ProviderUnavailableError):
+        study.optimize(quadratic, n_trials=4)
+
+
+def test_configuration_errors_always_raise() -> None:
+    client = ScriptedClient([ProviderConfigError("OpenAI rejected the API key (HTTP 401)")])
+    study = _study(client)
+    with pytest.raises(ProviderConfigError, match="401"):
+        study.optimize(quadratic, n_trials=4)
+
+
+def test_token_budget_falls_back_with_one_warning(caplog) -> None:
+    client = ScriptedClient(["a: 1, b: 2", "a: 2, b: 2"], tokens_per_char=1)
+    study = _study(client, max_total_tokens=1)
+    with caplog.at_level(logging.WARNING):
+        study.optimize(quadratic, n_trials=7)
+    assert study.trials[3].params == {"a": 1.0, "b": 2.0}
+    for trial in study.trials[4:]:
+        assert trial.user_attrs["llm_fallback"].startswith("token budget spent")
+    assert len(client.calls) == 1
+    assert caplog.text.count("token budget is spent") == 1
+
+
+def test_json_answers_with_schema() -> None:
+    client = ScriptedClient(respond=SchemaResponder(seed=3), supports_schema=True)
+    study = _study(client)
+    study.optimize(quadratic, n_trials=5)
+    schema = client.calls[0][1]
+    assert schema is not None and set(schema["properties"]) == {"a", "b", "reasoning"}
+    assert "A JSON object" in client.calls[0][0][0].content
+    assert llm_usage(study).proposals == 2
+
+
+def test_text_format_with_ints_and_categoricals() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        n = trial.suggest_int("layers", 1, 8)
+        opt = trial.suggest_categorical("optimizer", ["adam", "sgd"])
+        return n + (opt == "adam")
+
+    client = ScriptedClient(["layers: 7, optimizer: Adam\nMore layers."])
+    sampler = LLMSampler(model=client, n_startup_trials=2, answer_format="text", seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=3)
+    assert study.trials[2].params == {"layers": 7, "optimizer": "adam"}
+    assert "optimizer: one of adam, sgd" in client.calls[0][0][0].content
+
+
+def test_dynamic_parameters_outside_the_relative_space_are_independent() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        a = trial.suggest_float("a", -7, 7)
+        if trial.number % 2:
+            return a + trial.suggest_float("extra", 0, 1)
+        return a
+
+    client = ScriptedClient(respond=lambda m, s: "a: 0.5")
+    study = _study(client, max_retries=0)
+    study.optimize(objective, n_trials=8)
+    assert all(
+        "a:" in call[0][0].content and "extra" not in call[0][0].content for call in client.calls
+    )
+    assert all(0 <= t.params.get("extra", 0) <= 1 for t in study.trials)
+
+
+def test_minimize_prompt_asks_for_the_minimum() -> None:
+    client = ScriptedClient(["a: 1, b: 2"])
+    sampler = LLMSampler(model=client, n_startup_trials=1, seed=0)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    study.optimize(quadratic, n_trials=2)
+    assert "global minimum" in client.calls[0][0][0].content
+
+
+def test_multi_objective_is_a_clear_error() -> None:
+    sampler = LLMSampler(model=ScriptedClient(), n_startup_trials=0)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    with pytest.raises(ValueError, match="multi-objective"):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 0.0), n_trials=1)
+
+
+def test_records_survive_an_rdb_storage_and_long_prompts_are_chunked(tmp_path) -> None:
+    client = ScriptedClient(respond=lambda m, s: "a: 0.25, b: 0.75\n" + "Because " * 50)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    sampler = LLMSampler(model=client, n_startup_trials=30, seed=0, precision=None)
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler, storage=storage, study_name="s"
+    )
+    study.optimize(quadratic, n_trials=31)
+    reloaded = optuna.load_study(study_name="s", storage=storage)
+    trial = reloaded.trials[-1]
+    assert trial.system_attrs["llm:conversation:n"] >= 2  # the prompt is longer than 2045 chars
+    assert all(len(str(v)) <= 2045 for v in trial.system_attrs.values())
+    record = get_llm_record(trial)
+    assert record is not None
+    assert [m.content for m in record.messages] == [
+        client.calls[0][0][0].content,
+        "a: 0.25, b: 0.75\n" + "Because " * 50,
+    ]
+    assert len(trial.user_attrs["llm_reasoning"]) <= 300
+
+
+def test_reseed_rng_reseeds_the_independent_sampler() -> None:
+    independent = RandomSampler(seed=0)
+    sampler = LLMSampler(model=ScriptedClient(), independent_sampler=independent)
+    before = independent._rng.rng.get_state()[1].copy()
+    sampler.reseed_rng()
+    assert (independent._rng.rng.get_state()[1] != before).any()
+
+
+def test_seed_makes_startup_reproducible() -> None:
+    def run() -> list[dict]:
+        study = _study(ScriptedClient(respond=lambda m, s: "a: 1, b: 1"), seed=42)
+        study.optimize(quadratic, n_trials=3)
+        return [t.params for t in study.trials]
+
+    assert run() == run()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_startup_trials": -1}, "n_startup_trials must be non-negative"),
+        ({"search_std": 0}, "search_std must be positive"),
+        ({"budget": 0}, "budget must be positive"),
+        ({"answer_format": "xml"}, "answer_format must be"),
+        ({"history": "best"}, "history must be"),
+        ({"history_best_k": -1}, "history_best_k and history_recent_k"),
+        ({"history": "best_recent", "history_best_k": 0, "history_recent_k": 0}, "needs"),
+        ({"max_history_tokens": 0}, "max_history_tokens must be positive"),
+        ({"precision": 0}, "precision must be between"),
+        ({"out_of_range": "wrap"}, "out_of_range must be"),
+        ({"max_retries": -1}, "max_retries must be non-negative"),
+        ({"max_total_tokens": 0}, "max_total_tokens must be positive"),
+        ({"on_error": "ignore"}, "on_error must be"),
+        ({"base_url": "http://127.0.0.1:1/v1"}, "apply to model strings only"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LLMSampler(model=ScriptedClient(), **kwargs)
+
+
+def test_bad_model_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="matches no provider"):
+        LLMSampler(model="my-model")
+    with pytest.raises(ValueError, match="model must be"):
+        LLMSampler(model=42)  # type: ignore[arg-type]

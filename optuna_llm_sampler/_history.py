@@ -74,6 +74,7 @@ def collect_history(
     search_space: Mapping[str, BaseDistribution],
     *,
     exclude_number: int | None = None,
+    memo: dict[int, HistoryEntry | None] | None = None,
 ) -> list[HistoryEntry]:
     """Rows for every usable trial: completed ones in the order they finished, then pending ones.
 
@@ -83,31 +84,45 @@ def collect_history(
     Completion order (not trial number) keeps the table append-only, so its prefix is stable
     between calls even when parallel workers finish out of order (prompt caches reuse prefixes).
 
+    ``memo`` (trial number → row, or ``None`` for an unusable trial) saves re-checking completed
+    trials, which never change, on every call; it must belong to one study and search space.
+
     Example:
         >>> rows = collect_history(study.trials, {"a": FloatDistribution(-7, 7)})
     """
     names = list(search_space)
-    complete: list[FrozenTrial] = []
+    complete: list[tuple[tuple[datetime.datetime, int], HistoryEntry]] = []
     pending: list[HistoryEntry] = []
     for trial in trials:
         if trial.number == exclude_number:
             continue
         if trial.state == TrialState.COMPLETE:
-            if trial.value is None or not math.isfinite(trial.value):
-                continue
-            if _has_params(trial.params, trial.distributions, search_space):
-                complete.append(trial)
+            if memo is not None and trial.number in memo:
+                row = memo[trial.number]
+            else:
+                row = _complete_row(trial, search_space)
+                if memo is not None:
+                    memo[trial.number] = row
+            if row is not None:
+                complete.append((_complete_order(trial), row))
         elif trial.state == TrialState.RUNNING:
             params = dict(_published_proposal(trial))
             params.update(trial.params)
             if all(name in params for name in names):
                 pending.append(HistoryEntry(trial.number, {n: params[n] for n in names}, None))
-    complete.sort(key=_complete_order)
-    rows = [
-        HistoryEntry(t.number, {n: t.params[n] for n in names}, float(t.value))  # type: ignore[arg-type]
-        for t in complete
-    ]
-    return rows + sorted(pending, key=lambda row: row.number)
+    complete.sort(key=lambda item: item[0])
+    return [row for _, row in complete] + sorted(pending, key=lambda row: row.number)
+
+
+def _complete_row(
+    trial: FrozenTrial, search_space: Mapping[str, BaseDistribution]
+) -> HistoryEntry | None:
+    value = trial.value
+    if value is None or not math.isfinite(value):
+        return None
+    if not _has_params(trial.params, trial.distributions, search_space):
+        return None
+    return HistoryEntry(trial.number, {n: trial.params[n] for n in search_space}, float(value))
 
 
 def _has_params(
@@ -118,6 +133,8 @@ def _has_params(
     for name, distribution in search_space.items():
         if name not in params or name not in distributions:
             return False
+        if distributions[name] == distribution:
+            continue  # suggested from this very distribution, so it contains the value
         try:
             internal = distribution.to_internal_repr(params[name])
         except ValueError:

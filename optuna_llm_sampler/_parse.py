@@ -300,16 +300,19 @@ def find_duplicate(
     search_space: Mapping[str, BaseDistribution],
 ) -> HistoryEntry | None:
     """The first row (completed or pending) with exactly these parameter values, if any."""
-    key = _key(params, search_space)
+    key = point_key(params, search_space)
     for row in rows:
         if all(name in row.params for name in search_space):
             try:
-                if _key(row.params, search_space) == key:
+                if point_key(row.params, search_space) == key:
                     return row
             except ValueError:
                 continue
     return None
 
 
-def _key(params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]) -> tuple:
+def point_key(
+    params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]
+) -> tuple[Any, ...]:
+    """A hashable identity of a point: its values in Optuna's internal representation."""
     return tuple(dist.to_internal_repr(params[name]) for name, dist in search_space.items())

@@ -202,14 +202,19 @@ def build_context(
     answer_format: AnswerFormat,
     precision: int | None,
     extra: Mapping[str, Any] | None = None,
+    lines: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Every variable a template can use (documented in docs/prompts.md)."""
+    """Every variable a template can use (documented in docs/prompts.md).
+
+    ``lines`` are the rows already rendered by :func:`history_line`, when the caller caches them.
+    """
     names = list(search_space)
     function = function_label(names)
     params = [describe_param(name, dist) for name, dist in search_space.items()]
-    lines = [
-        history_line(row, search_space, precision=precision, function=function) for row in rows
-    ]
+    if lines is None:
+        lines = [
+            history_line(row, search_space, precision=precision, function=function) for row in rows
+        ]
     done_lines = [line for line, row in zip(lines, rows, strict=False) if not row.pending]
     pending_lines = [line for line, row in zip(lines, rows, strict=False) if row.pending]
     completed = [row for row in rows if not row.pending]

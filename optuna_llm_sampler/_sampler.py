@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 import math
 import os
 import threading
@@ -30,6 +32,7 @@ from optuna_llm_sampler._parse import build_json_schema
 from optuna_llm_sampler._parse import find_duplicate
 from optuna_llm_sampler._parse import OutOfRange
 from optuna_llm_sampler._parse import parse_answer
+from optuna_llm_sampler._parse import point_key
 from optuna_llm_sampler._parse import snap_params
 from optuna_llm_sampler._prompt import AnswerFormat
 from optuna_llm_sampler._prompt import build_context
@@ -54,6 +57,12 @@ if TYPE_CHECKING:
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
 OnError = Literal["fallback", "raise"]
+
+
+@dataclass
+class _HistoryCache:
+    rows: dict[int, HistoryEntry | None] = field(default_factory=dict)
+    lines: dict[int, tuple[str, int]] = field(default_factory=dict)
 
 
 class LLMSampler(BaseSampler):
@@ -242,6 +251,9 @@ class LLMSampler(BaseSampler):
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._lock = threading.Lock()
         self._budget_warned = False
+        # Completed trials never change: their history row, rendered line and token count are
+        # cached per study and search space instead of being rebuilt on every call.
+        self._caches: dict[tuple[Any, ...], _HistoryCache] = {}
 
     @property
     def client(self) -> LLMClient:
@@ -280,10 +292,12 @@ class LLMSampler(BaseSampler):
                 record.fallback = f"token budget spent ({spent} >= {self._max_total_tokens})"
                 return self._fall_back(study, trial, search_space, record)
 
-        rows = collect_history(trials, search_space, exclude_number=trial.number)
-        context = self._context(study, trial, search_space, rows)
+        cache = self._cache_for(study, search_space)
+        rows = collect_history(trials, search_space, exclude_number=trial.number, memo=cache.rows)
+        context = self._context(study, trial, search_space, rows, cache)
         messages = render_prompt(self._template, context)
-        return self._ask(study, trial, search_space, context, messages, record)
+        seen = {point_key(row.params, search_space): row for row in rows}
+        return self._ask(study, trial, search_space, context, messages, record, seen)
 
     def sample_independent(
         self,
@@ -315,12 +329,20 @@ class LLMSampler(BaseSampler):
         trial: FrozenTrial,
         search_space: Mapping[str, BaseDistribution],
         rows: Sequence[HistoryEntry],
+        cache: _HistoryCache,
     ) -> dict[str, Any]:
         function = function_label(list(search_space))
 
-        def tokens(row: HistoryEntry) -> int:
-            line = history_line(row, search_space, precision=self._precision, function=function)
-            return estimate_tokens(line) + 1
+        def line_and_tokens(row: HistoryEntry) -> tuple[str, int]:
+            cached = None if row.pending else cache.lines.get(row.number)
+            if cached is None:
+                line = history_line(
+                    row, search_space, precision=self._precision, function=function
+                )
+                cached = (line, estimate_tokens(line) + 1)
+                if not row.pending:
+                    cache.lines[row.number] = cached
+            return cached
 
         shown = select_history(
             rows,
@@ -329,7 +351,7 @@ class LLMSampler(BaseSampler):
             best_k=self._history_best_k,
             recent_k=self._history_recent_k,
             max_tokens=self._max_history_tokens,
-            line_tokens=tokens,
+            line_tokens=lambda row: line_and_tokens(row)[1],
         )
         return build_context(
             search_space=search_space,
@@ -344,6 +366,7 @@ class LLMSampler(BaseSampler):
             answer_format=self._answer_format,
             precision=self._precision,
             extra=self._template_vars,
+            lines=[line_and_tokens(row)[0] for row in shown],
         )
 
     def _ask(
@@ -354,6 +377,7 @@ class LLMSampler(BaseSampler):
         context: Mapping[str, Any],
         messages: list[Message],
         record: LLMRecord,
+        seen: Mapping[tuple[Any, ...], HistoryEntry],
     ) -> dict[str, Any]:
         schema = build_json_schema(search_space) if self._answer_format == "json" else None
         conversation = list(messages)
@@ -387,7 +411,7 @@ class LLMSampler(BaseSampler):
                     answer.values, search_space, out_of_range=self._out_of_range
                 )
                 with self._lock:
-                    self._raise_if_duplicate(study, trial, search_space, params)
+                    self._raise_if_duplicate(study, trial, search_space, params, seen)
                     record.reasoning = answer.reasoning
                     record.clipped = clipped
                     record.proposal = params
@@ -410,13 +434,17 @@ class LLMSampler(BaseSampler):
         trial: FrozenTrial,
         search_space: Mapping[str, BaseDistribution],
         params: Mapping[str, Any],
+        seen: Mapping[tuple[Any, ...], HistoryEntry],
     ) -> None:
-        # Read fresh from storage: other threads and processes may have proposed meanwhile.
-        trials = study._storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
-        )
-        rows = collect_history(trials, search_space, exclude_number=trial.number)
-        duplicate = find_duplicate(params, rows, search_space)
+        duplicate = seen.get(point_key(params, search_space))
+        if duplicate is None:
+            # Read running trials fresh: other threads and processes may have proposed meanwhile
+            # (a trial that finished meanwhile was running, so pending, when `seen` was built).
+            running = study._storage.get_all_trials(
+                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
+            )
+            pending = collect_history(running, search_space, exclude_number=trial.number)
+            duplicate = find_duplicate(params, pending, search_space)
         if duplicate is None:
             return
         point = ", ".join(f"{name}: {params[name]}" for name in search_space)
@@ -440,6 +468,18 @@ class LLMSampler(BaseSampler):
         with self._lock:
             write_record(study._storage, trial._trial_id, record)
         return params
+
+    def _cache_for(
+        self, study: Study, search_space: Mapping[str, BaseDistribution]
+    ) -> _HistoryCache:
+        key = (id(study._storage), study._study_id, tuple(search_space.items()))
+        with self._lock:
+            cache = self._caches.get(key)
+            if cache is None:
+                if len(self._caches) >= 8:  # dynamic spaces: keep the memory bounded
+                    self._caches.pop(next(iter(self._caches)))
+                cache = self._caches[key] = _HistoryCache()
+        return cache
 
     def _warn_budget_spent(self, spent: int) -> None:
         with self._lock:

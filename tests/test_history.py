@@ -48,9 +48,10 @@ def test_collect_orders_by_completion_and_puts_pending_last() -> None:
 def test_collect_skips_unusable_trials() -> None:
     nan = _trial(0, 1, 1, 1.0)
     nan._values = [float("nan")]
-    outside = _trial(1, 1, 1, 3.0)
-    outside.distributions = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
-    outside.params = {"a": 1.0, "b": 9.0}
+    wider = FloatDistribution(-10, 10)  # a dynamic range: this trial's b lies outside SPACE's
+    outside = create_trial(
+        value=3.0, params={"a": 1.0, "b": 9.0}, distributions={"a": wider, "b": wider}
+    )
     other_space = create_trial(value=1.0, params={"c": 1.0}, distributions={"c": SPACE["a"]})
     failed = create_trial(state=TrialState.FAIL, params={"a": 1.0, "b": 1.0}, distributions=SPACE)
     assert collect_history([nan, outside, other_space, failed], SPACE) == []

@@ -77,9 +77,14 @@ class ResponseCache:
         self._path = Path(path).expanduser()
         self._timeout = float(timeout)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
+        try:
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(
+                f"path {str(path)!r} is not a usable response cache: {exc}."
+            ) from None
 
     @property
     def path(self) -> Path:

@@ -75,7 +75,8 @@ class RetryPolicy:
     Args:
         max_retries: Retries after the first attempt (0: one attempt only).
         max_retry_time: Upper bound in seconds on the whole call, waits included: a retry whose
-            wait would end past it is not made.
+            wait would end past it is not made. (An attempt started in time may still overrun
+            it by at most one request timeout.)
         base_delay: First backoff ceiling in seconds; the n-th wait is drawn uniformly from
             ``[0, min(max_delay, base_delay * 2**n)]`` ("full jitter").
         max_delay: Largest backoff ceiling in seconds.

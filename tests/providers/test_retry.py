@@ -1,0 +1,253 @@
+"""The shared retry loop, Retry-After parsing, status mapping, and key redaction."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from optuna_llm_sampler.providers._base import ProviderConfigError
+from optuna_llm_sampler.providers._base import ProviderError
+from optuna_llm_sampler.providers._base import ProviderUnavailableError
+from optuna_llm_sampler.providers._keys import key_hint
+from optuna_llm_sampler.providers._keys import redact
+from optuna_llm_sampler.providers._keys import resolve_api_key
+from optuna_llm_sampler.providers._retry import backoff_delay
+from optuna_llm_sampler.providers._retry import call_with_retry
+from optuna_llm_sampler.providers._retry import parse_retry_after
+from optuna_llm_sampler.providers._retry import rejects_structured_output
+from optuna_llm_sampler.providers._retry import retry_after_from_headers
+from optuna_llm_sampler.providers._retry import RetryPolicy
+from optuna_llm_sampler.providers._retry import status_error
+from optuna_llm_sampler.providers._retry import TransientError
+from tests.providers.conftest import FakeClock
+
+
+# -- Retry-After ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("3", 3.0),
+        ("2.5", 2.5),
+        (" 10 ", 10.0),
+        ("-4", 0.0),
+        ("Wed, 21 Oct 2015 07:28:05 GMT", 5.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # in the past
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("inf", None),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value, now=1445412480.0) == expected
+
+
+def test_retry_after_from_headers_prefers_milliseconds():
+    assert retry_after_from_headers({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after_from_headers({"retry-after": "9"}) == 9.0
+    assert retry_after_from_headers({}) is None
+    assert retry_after_from_headers(None) is None
+
+
+# -- backoff -------------------------------------------------------------------------------------
+
+
+def test_backoff_is_full_jitter_under_an_exponential_capped_ceiling():
+    policy = RetryPolicy(base_delay=1.0, max_delay=8.0)
+    rng = random.Random(0)
+    for retry, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 8.0), (500, 8.0)]:
+        draws = [backoff_delay(retry, policy, rng) for _ in range(200)]
+        assert all(0.0 <= d <= ceiling for d in draws)
+        assert max(draws) > ceiling * 0.8  # jitter spans the range
+        assert min(draws) < ceiling * 0.2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_retries": -1},
+        {"max_retries": 1.5},
+        {"max_retries": True},
+        {"max_retry_time": -1.0},
+        {"base_delay": float("nan")},
+        {"max_delay": float("inf")},
+    ],
+)
+def test_retry_policy_validates(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=name):
+        RetryPolicy(**kwargs)
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+class Flaky:
+    """Fails with the given exceptions, then returns "ok"."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return "ok"
+
+
+def _run(attempt, clock, **policy):
+    return call_with_retry(
+        attempt,
+        policy=RetryPolicy(**policy),
+        what="Test model 'm'",
+        sleep=clock.sleep,
+        clock=clock,
+    )
+
+
+def test_success_needs_no_sleep():
+    clock = FakeClock()
+    assert _run(Flaky(), clock) == "ok"
+    assert clock.sleeps == []
+
+
+def test_transient_faults_are_retried_with_retry_after():
+    clock = FakeClock()
+    attempt = Flaky(TransientError("HTTP 429", retry_after=3.0), TransientError("HTTP 503"))
+    assert _run(attempt, clock, base_delay=0.5) == "ok"
+    assert attempt.calls == 3
+    assert clock.sleeps[0] == 3.0 and 0.0 <= clock.sleeps[1] <= 1.0
+
+
+def test_exhausted_retries_raise_unavailable_with_reason():
+    clock = FakeClock()
+    attempt = Flaky(*[TransientError("timeout after 5.0 s")] * 5)
+    with pytest.raises(ProviderUnavailableError) as info:
+        _run(attempt, clock, max_retries=2)
+    assert str(info.value).startswith(
+        "Test model 'm' unavailable: timeout after 5.0 s (3 attempts in "
+    )
+    assert attempt.calls == 3 and len(clock.sleeps) == 2
+    assert info.value.__suppress_context__
+
+
+def test_zero_retries_means_one_attempt():
+    clock = FakeClock()
+    attempt = Flaky(TransientError("HTTP 500"))
+    with pytest.raises(ProviderUnavailableError, match=r"\(1 attempt in"):
+        _run(attempt, clock, max_retries=0)
+    assert attempt.calls == 1
+
+
+def test_max_retry_time_counts_attempt_time_too():
+    clock = FakeClock()
+
+    def slow_failure() -> str:
+        clock.now += 4.0  # each attempt takes 4 s (a timeout)
+        raise TransientError("timeout after 4.0 s", retry_after=1.0)
+
+    with pytest.raises(ProviderUnavailableError, match="max_retry_time=9.5 s"):
+        _run(slow_failure, clock, max_retries=10, max_retry_time=9.5)
+    assert clock.sleeps == [1.0]  # 4 s + 1 s wait + 4 s = 9 s; one more wait passes 9.5 s
+
+
+def test_retry_after_is_capped():
+    clock = FakeClock()
+    assert _run(Flaky(TransientError("HTTP 429", retry_after=900.0)), clock) == "ok"
+    assert clock.sleeps == [60.0]
+
+
+def test_permanent_errors_propagate_at_once():
+    clock = FakeClock()
+    attempt = Flaky(ProviderConfigError("bad key"))
+    with pytest.raises(ProviderConfigError, match="bad key"):
+        _run(attempt, clock)
+    assert attempt.calls == 1 and clock.sleeps == []
+
+
+# -- status mapping ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, ProviderError),
+        (422, ProviderError),
+        (401, ProviderConfigError),
+        (403, ProviderConfigError),
+        (404, ProviderConfigError),
+        (408, TransientError),
+        (409, TransientError),
+        (429, TransientError),
+        (500, TransientError),
+        (502, TransientError),
+        (503, TransientError),
+        (504, TransientError),
+        (529, TransientError),
+    ],
+)
+def test_status_mapping(status, expected):
+    error = status_error(
+        status, provider="OpenAI", model="gpt-4o", message="boom", key_hint="check OPENAI_API_KEY"
+    )
+    assert type(error) is expected
+
+
+def test_status_messages_say_how_to_fix():
+    auth = status_error(401, provider="OpenAI", model="gpt-4o", message="", key_hint="check X")
+    assert str(auth) == "OpenAI rejected the API key for model 'gpt-4o' (HTTP 401): check X."
+    missing = status_error(404, provider="OpenAI", model="gpt-5x", message="", key_hint="")
+    assert str(missing) == "OpenAI model 'gpt-5x' not found (HTTP 404): check the model name."
+    local = status_error(
+        404, provider="OpenAI", model="m", message="", key_hint="", base_url="http://h:1/v1"
+    )
+    assert "check the model name and base_url='http://h:1/v1'" in str(local)
+    limited = status_error(
+        429, provider="OpenAI", model="m", message="", key_hint="", retry_after=2
+    )
+    assert isinstance(limited, TransientError)
+    assert limited.reason == "HTTP 429 (rate limited)" and limited.retry_after == 2
+
+
+def test_rejects_structured_output():
+    assert rejects_structured_output(400, "response_format json_schema is not supported")
+    assert rejects_structured_output(400, "Unknown name 'responseJsonSchema'")
+    assert not rejects_structured_output(400, "context length exceeded")
+    assert not rejects_structured_output(500, "response_format")
+
+
+# -- keys ----------------------------------------------------------------------------------------
+
+
+def test_redact_removes_the_key_and_key_shaped_tokens():
+    key = "sk-test-PLANTED-abcdefghijklmnop"
+    text = f"bad key {key}; other sk-proj-ZZZZZZZZZZZZZZZZZZ; Authorization: Bearer tok.en-1"
+    redacted = redact(text, key)
+    assert key not in redacted and "sk-proj-ZZZZ" not in redacted and "tok.en-1" not in redacted
+    assert redacted.startswith("bad key [REDACTED]")
+    google = "AIzaSyA-1234567890abcdefghijklmnopqrstu"
+    assert google not in redact(f"key={google}")
+    assert redact("short key ab", "ab") == "short key ab"  # too short to be a secret
+    assert redact(ValueError("x"), None) == "x"
+
+
+def test_resolve_api_key_order(monkeypatch):
+    env = ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
+    monkeypatch.setenv("GOOGLE_API_KEY", "google-key")
+    assert resolve_api_key(None, env_vars=env, provider="Gemini", model="g") == "google-key"
+    assert key_hint(None, env) == "check GOOGLE_API_KEY"
+    monkeypatch.setenv("GEMINI_API_KEY", " gemini-key ")
+    assert resolve_api_key(None, env_vars=env, provider="Gemini", model="g") == "gemini-key"
+    assert resolve_api_key("arg-key", env_vars=env, provider="Gemini", model="g") == "arg-key"
+    assert key_hint("arg-key", env) == "check the api_key= argument"
+    monkeypatch.delenv("GEMINI_API_KEY")
+    monkeypatch.delenv("GOOGLE_API_KEY")
+    assert resolve_api_key("  ", env_vars=env, provider="G", model="g", required=False) is None
+    with pytest.raises(ProviderConfigError, match="set GEMINI_API_KEY or GOOGLE_API_KEY"):
+        resolve_api_key("", env_vars=env, provider="Gemini", model="g")
+    with pytest.raises(ValueError, match="api_key"):
+        resolve_api_key(123, env_vars=env, provider="Gemini", model="g")  # type: ignore[arg-type]

@@ -1,0 +1,127 @@
+"""The ``optuna-llm-sampler`` command: ``run`` (the tutorial's loop on Optuna) and friends."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+import sys
+
+from optuna_llm_sampler._run import DEFAULT_STORAGE
+from optuna_llm_sampler._run import MOUNTAINCAR
+from optuna_llm_sampler._run import RunConfig
+from optuna_llm_sampler._run import run_study
+from optuna_llm_sampler._samplers import SAMPLER_NAMES
+
+
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run (or resume) a study of a linear policy, as the ProPS tutorial does",
+        description=(
+            "Optimize the weights of a linear policy on a gymnasium environment with an LLM "
+            "(or one of Optuna's samplers). Defaults follow the ProPS tutorial. The model "
+            "defaults to gpt-4o when OPENAI_API_KEY is set, else to the embedded offline model."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = RunConfig()
+    parser.add_argument("--env", default=d.env, help="gymnasium id (Box observations/actions)")
+    parser.add_argument("--sampler", default=d.sampler, choices=SAMPLER_NAMES)
+    parser.add_argument("--model", default=None, help="gpt-4o, gemini-2.0-flash, local, ...")
+    parser.add_argument("--base-url", default=None, help="an OpenAI-compatible server")
+    parser.add_argument("--n-trials", type=int, default=d.n_trials)
+    parser.add_argument("--n-startup-trials", type=int, default=d.n_startup_trials)
+    parser.add_argument("--n-eval-episodes", type=int, default=d.n_eval_episodes)
+    parser.add_argument("--max-steps", type=int, default=d.max_steps)
+    parser.add_argument("--search-std", type=float, default=d.search_std)
+    parser.add_argument("--low", type=float, default=d.low)
+    parser.add_argument("--high", type=float, default=d.high)
+    parser.add_argument("--bias", action="store_true", help="add a bias per action")
+    parser.add_argument(
+        "--expected-optimum",
+        type=float,
+        default=None,
+        help=f"the prompt's hint (default: 50 on {MOUNTAINCAR}, none elsewhere)",
+    )
+    parser.add_argument("--storage", default=DEFAULT_STORAGE, help="URL or journal:PATH")
+    parser.add_argument("--study-name", default=None, help="default: ENV-SAMPLER-seedN")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--artifacts", default=None, help="folder for per-trial rollouts")
+    parser.add_argument("--warmup-dir", default=None, help="tutorial warmup_rollout_N.txt files")
+    parser.add_argument("--max-history-tokens", type=int, default=None)
+    parser.add_argument("--max-total-tokens", type=int, default=None)
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=int,
+        default=None,
+        help="seconds; fails and retries trials of killed workers (RDB storage)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--create-only",
+        action="store_true",
+        help="create the study and exit (before starting many workers)",
+    )
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = RunConfig(
+        env=args.env,
+        sampler=args.sampler,
+        model=args.model,
+        base_url=args.base_url,
+        n_trials=args.n_trials,
+        n_startup_trials=args.n_startup_trials,
+        n_eval_episodes=args.n_eval_episodes,
+        max_steps=args.max_steps,
+        search_std=args.search_std,
+        low=args.low,
+        high=args.high,
+        bias=args.bias,
+        expected_optimum=args.expected_optimum,
+        storage=args.storage,
+        study_name=args.study_name,
+        seed=args.seed,
+        artifacts=args.artifacts,
+        warmup_dir=args.warmup_dir,
+        max_history_tokens=args.max_history_tokens,
+        max_total_tokens=args.max_total_tokens,
+        heartbeat_interval=args.heartbeat_interval,
+        progress=not args.no_progress,
+    )
+    if args.create_only:
+        config.n_trials = 1
+    summary = run_study(config, create_only=args.create_only)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="optuna-llm-sampler",
+        description="An Optuna sampler that asks an LLM for the next trial (ProPS on Optuna).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_run(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``optuna-llm-sampler`` console script."""
+    from optuna_llm_sampler.providers import ProviderConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (ValueError, ProviderConfigError) as error:
+        print(f"optuna-llm-sampler {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the study is saved and resumes with the same command", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""``optuna-llm-sampler run`` end to end: quick samplers, the LLM through a local HTTP stub of the
+OpenAI API (the real SDK path), resume, warmup import, artifacts, and clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import json
+import os
+from pathlib import Path
+import random
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+
+from optuna_llm_sampler import get_llm_record
+from optuna_llm_sampler.cli import main
+from optuna_llm_sampler.rl import rollout_episode
+from optuna_llm_sampler.rl import write_warmup_file
+from tests.providers.stub_server import StubLLMServer
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def random_point_responder(seed: int = 0):
+    rng = random.Random(seed)
+
+    def respond(request: dict[str, Any]) -> str:
+        response_format = request.get("response_format") or {}
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        a, b = rng.uniform(-7, 7), rng.uniform(-7, 7)
+        if schema is not None:
+            return json.dumps({"a": a, "b": b, "reasoning": "A random point."})
+        return f"a: {a:.4f}, b: {b:.4f}\nA random point."
+
+    return respond
+
+
+@pytest.fixture
+def llm_server() -> Iterator[StubLLMServer]:
+    with StubLLMServer(responder=random_point_responder()) as server:
+        yield server
+
+
+def _load(name: str, storage: str = "sqlite:///optuna_llm_sampler.db") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_run_with_a_quick_sampler_and_resume(in_tmp: Path, capsys) -> None:
+    argv = ["run", "--sampler", "random", "--n-trials", "8", "--no-progress", "--seed", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "8 complete trials" in out
+    assert "best re-scored on fresh episodes" in out
+    assert "optuna-dashboard sqlite:///optuna_llm_sampler.db" in out
+    assert main(argv[:4] + ["12"] + argv[5:]) == 0
+    out = capsys.readouterr().out
+    assert "resuming study 'MountainCarContinuous-v0-random-seed1': 8 of 12" in out
+    study = _load("MountainCarContinuous-v0-random-seed1")
+    assert len(study.trials) == 12
+    assert study.user_attrs["env"] == "MountainCarContinuous-v0"
+    assert isinstance(study.user_attrs["best_rescored_mean"], float)
+
+
+def test_run_with_the_llm_through_the_openai_sdk(in_tmp: Path, llm_server, capsys) -> None:
+    argv = [
+        "run",
+        "--model",
+        "stub-model",
+        "--base-url",
+        llm_server.openai_base_url,
+        "--n-trials",
+        "8",
+        "--n-startup-trials",
+        "3",
+        "--n-eval-episodes",
+        "3",
+        "--no-progress",
+        "--study-name",
+        "llm",
+        "--artifacts",
+        "art",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"model stub-model at {llm_server.openai_base_url}" in out
+    assert "LLM (stub-model): 5 proposals, 0 fallbacks (100% of 5 LLM trials" in out
+    study = _load("llm")
+    records = [get_llm_record(t) for t in study.trials]
+    assert [r is not None for r in records] == [False] * 3 + [True] * 5
+    for trial, record in zip(study.trials[3:], records[3:]):
+        assert record is not None and record.proposal == trial.params
+        assert trial.user_attrs["llm_reasoning"] == "A random point."
+        assert "The expected optimum value should be over 50." in record.messages[0].content
+        assert "iterations (8)" in record.messages[0].content
+    assert len(llm_server.requests) == 5
+    # Per trial: one rollout and the policy, as Optuna artifacts.
+    assert len(list((in_tmp / "art").iterdir())) == 16
+
+
+def test_run_imports_tutorial_warmup_files(in_tmp: Path, capsys) -> None:
+    folder = in_tmp / "warmup"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        weights = np.round((rng.random((2, 1)) - 0.5) * 6, 1)
+        rollout = rollout_episode(weights, seed=i, max_steps=50)
+        write_warmup_file(folder / f"warmup_rollout_{i}.txt", weights, rollout)
+    argv = [
+        "run",
+        "--sampler",
+        "random",
+        "--n-trials",
+        "6",
+        "--no-progress",
+        "--warmup-dir",
+        str(folder),
+        "--study-name",
+        "w",
+    ]
+    assert main(argv) == 0
+    assert "warmup: 4 trials imported" in capsys.readouterr().out
+    study = _load("w")
+    assert len(study.trials) == 6
+    assert study.trials[0].user_attrs["warmup_file"] == "warmup_rollout_0.txt"
+
+
+def test_create_only_creates_the_study_and_runs_nothing(in_tmp: Path) -> None:
+    assert main(["run", "--sampler", "tpe", "--create-only", "--study-name", "c"]) == 0
+    assert _load("c").trials == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--env", "NoSuchEnv-v9"], "is not a registered gymnasium environment"),
+        (["--env", "CartPole-v1"], "Box"),
+        (["--low", "3", "--high", "3"], "--low must be below --high"),
+        (["--n-trials", "0"], "--n-trials must be positive"),
+        (["--storage", "not-a-url"], "is not a storage URL"),
+        (["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], "cannot open storage"),
+        (["--model", "gpt-4o"], "OPENAI_API_KEY"),
+        (["--sampler", "tpe", "--model", "gpt-4o"], "apply to --sampler llm only"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(in_tmp: Path, capsys, extra, message) -> None:
+    sampler = [] if "--sampler" in extra or "--model" in extra else ["--sampler", "random"]
+    assert main(["run", "--no-progress", "--n-trials", "2", *sampler, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "secret" not in err
+    assert "Traceback" not in err
+    assert not os.path.exists(in_tmp / "secret")

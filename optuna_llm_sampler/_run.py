@@ -15,11 +15,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler._records import llm_usage
-from optuna_llm_sampler._samplers import SAMPLER_NAMES
+from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler._samplers import default_model
 from optuna_llm_sampler._samplers import make_sampler
+from optuna_llm_sampler._samplers import SAMPLER_NAMES
 from optuna_llm_sampler._storage import open_storage
 
 

@@ -12,7 +12,7 @@ SAMPLER_NAMES = ("llm", "tpe", "cmaes", "gp", "random", "qmc")
 
 
 def default_model() -> str:
-    """``gpt-4o`` (the tutorial's model) when ``OPENAI_API_KEY`` is set, else the embedded model."""
+    """``gpt-4o`` (the tutorial's model) with ``OPENAI_API_KEY`` set, else the embedded model."""
     return "gpt-4o" if os.environ.get("OPENAI_API_KEY") else "local"
 
 

@@ -8,8 +8,8 @@ import sys
 
 from optuna_llm_sampler._run import DEFAULT_STORAGE
 from optuna_llm_sampler._run import MOUNTAINCAR
-from optuna_llm_sampler._run import RunConfig
 from optuna_llm_sampler._run import run_study
+from optuna_llm_sampler._run import RunConfig
 from optuna_llm_sampler._samplers import SAMPLER_NAMES
 
 

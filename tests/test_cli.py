@@ -95,7 +95,7 @@ def test_run_with_the_llm_through_the_openai_sdk(in_tmp: Path, llm_server, capsy
     study = _load("llm")
     records = [get_llm_record(t) for t in study.trials]
     assert [r is not None for r in records] == [False] * 3 + [True] * 5
-    for trial, record in zip(study.trials[3:], records[3:]):
+    for trial, record in zip(study.trials[3:], records[3:], strict=True):
         assert record is not None and record.proposal == trial.params
         assert trial.user_attrs["llm_reasoning"] == "A random point."
         assert "The expected optimum value should be over 50." in record.messages[0].content

@@ -410,7 +410,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             item = Reply(item)
         delay = item.delay
         if self.stub._wait(delay):
-            return  # stopping: drop the connection
+            self.close_connection = True  # stopping: drop the connection, answer nothing
+            return
         try:
             if isinstance(item, Fault):
                 self._send_fault(api, item, request)

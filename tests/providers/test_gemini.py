@@ -35,7 +35,7 @@ SCHEMA = {
 
 def test_answer_usage_and_request_shape(gemini_client, stub_server):
     stub_server.enqueue(Reply("a: 3, b: 4", prompt_tokens=21, completion_tokens=5))
-    client = gemini_client(temperature=0.4, max_tokens=80, seed=3)
+    client = gemini_client(temperature=0.4, max_tokens=80, seed=3, extra_body={"labels": {}})
     assert isinstance(client, LLMClient) and client.supports_schema
 
     completion = client.complete(MESSAGES)
@@ -55,6 +55,7 @@ def test_answer_usage_and_request_shape(gemini_client, stub_server):
     assert config["maxOutputTokens"] == 80
     assert config["seed"] == 3
     assert "responseMimeType" not in config
+    assert body["labels"] == {}  # extra_body is merged into the request
     assert request.had_credentials and "x-goog-api-key" not in request.headers
 
 

@@ -416,3 +416,52 @@ def test_concurrent_calls(openai_client, stub_server):
     for thread in threads:
         thread.join()
     assert len(results) == 4 and len(stub_server.requests) == 4
+
+
+# -- the stub server itself (other modules' tests rely on it) ------------------------------------
+
+
+def test_stub_server_routes_scripts_and_stops_promptly():
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.providers.stub_server import StubLLMServer
+
+    server = StubLLMServer(responder=lambda body: Fault.server_error(502)).start()
+    try:
+        with urllib.request.urlopen(server.openai_base_url + "/models", timeout=5) as response:
+            assert json.load(response)["data"][0]["id"] == "stub-model"
+        request = urllib.request.Request(server.url + "/nowhere", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=5)
+        assert info.value.code == 404
+        client = OpenAIClient(
+            model="stub-model", base_url=server.openai_base_url, max_retries=0, timeout=5.0
+        )
+        with pytest.raises(ProviderUnavailableError, match="HTTP 502"):
+            client.complete(MESSAGES)  # the responder's fault
+        assert [r.api for r in server.requests] == ["other", "openai"]
+        assert server.requests_for("openai")[0].model == "stub-model"
+        server.enqueue(Fault.slow(30.0))
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.complete(MESSAGES)
+            except ProviderError as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        while server.pending:
+            time.sleep(0.01)
+    finally:
+        started = time.monotonic()
+        server.stop()
+        server.stop()  # idempotent
+    assert time.monotonic() - started < 3.0  # the slow answer did not hold the stop
+    caller.join(timeout=5)
+    assert not caller.is_alive()
+    assert isinstance(outcome[0], ProviderUnavailableError)  # dropped, not answered

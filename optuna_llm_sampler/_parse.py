@@ -311,6 +311,38 @@ def find_duplicate(
     return None
 
 
+def find_near(
+    params: Mapping[str, Any],
+    rows: Iterable[HistoryEntry],
+    search_space: Mapping[str, BaseDistribution],
+    min_distance: float,
+) -> tuple[HistoryEntry, float] | None:
+    """The nearest row closer than ``min_distance``, and its distance, if any.
+
+    The distance is the largest difference over the numeric parameters (in log10 units for
+    log-scale ones); rows whose categorical values differ are never near.
+    """
+    nearest: tuple[HistoryEntry, float] | None = None
+    for row in rows:
+        distance = 0.0
+        for name, dist in search_space.items():
+            mine, theirs = params[name], row.params.get(name)
+            if isinstance(dist, CategoricalDistribution):
+                if mine != theirs:
+                    distance = math.inf
+                    break
+                continue
+            if theirs is None:
+                distance = math.inf
+                break
+            if getattr(dist, "log", False):
+                mine, theirs = math.log10(mine), math.log10(theirs)
+            distance = max(distance, abs(float(mine) - float(theirs)))
+        if distance < min_distance and (nearest is None or distance < nearest[1]):
+            nearest = (row, distance)
+    return nearest
+
+
 def point_key(
     params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]
 ) -> tuple[Any, ...]:

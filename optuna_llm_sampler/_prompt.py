@@ -27,6 +27,8 @@ from optuna_llm_sampler.providers._base import Message
 
 
 AnswerFormat = Literal["text", "json"]
+HistoryStyle = Literal["csv", "tutorial"]
+HISTORY_STYLES = ("csv", "tutorial")
 
 _TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATE_PATH = _TEMPLATES / "props.j2"
@@ -89,6 +91,8 @@ def format_number(value: float, precision: int | None) -> str:
         return str(value)
     if not math.isfinite(value):
         return str(value)
+    if value == 0:
+        return "0"
     if precision is None:
         return repr(float(value))
     text = f"{value:.{precision}g}"
@@ -101,7 +105,15 @@ def format_number(value: float, precision: int | None) -> str:
 def format_param(value: Any, distribution: BaseDistribution, precision: int | None) -> str:
     """A parameter value as the prompt shows it.
 
-    Floats on a step grid keep the digits the step needs, so a rounded value is still on the grid.
+    A float on a linear scale is shown with the decimals that give its largest bound
+    ``precision`` significant digits: on [-7, 7] with ``precision=3``, two decimals (``-0.3``,
+    ``5.12``), trailing zeros dropped. Log-scale floats
+    keep ``precision`` significant digits; floats on a step grid keep the digits the step needs, so
+    a rounded value is still on the grid.
+
+    Example:
+        >>> format_param(5.1234, FloatDistribution(-7, 7), 3)
+        '5.12'
     """
     if isinstance(distribution, CategoricalDistribution):
         return str(value)
@@ -110,7 +122,19 @@ def format_param(value: Any, distribution: BaseDistribution, precision: int | No
     if isinstance(distribution, FloatDistribution) and distribution.step is not None:
         decimals = _step_decimals(distribution.step)
         return f"{float(value):.{decimals}f}"
-    return format_number(float(value), precision)
+    if (
+        precision is None
+        or not isinstance(distribution, FloatDistribution)
+        or distribution.log
+        or distribution.high <= distribution.low
+    ):
+        return format_number(float(value), precision)
+    magnitude = max(abs(distribution.low), abs(distribution.high))
+    decimals = max(0, precision - 1 - math.floor(math.log10(magnitude)))
+    text = f"{float(value):.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _step_decimals(step: float) -> int:
@@ -160,15 +184,60 @@ def history_line(
     *,
     precision: int | None,
     function: str,
+    style: HistoryStyle = "tutorial",
 ) -> str:
-    """One history row in the tutorial's format: ``a: -0.3; b: 2.9; f(a,b): 12.5``."""
-    parts = [
-        f"{name}: {format_param(row.params[name], dist, precision)}"
-        for name, dist in search_space.items()
+    """One history row: the tutorial's ``a: -0.3; b: 2.9; f(a,b): 12.5``, or a CSV row
+    ``-0.3,2.9,12.5`` under the header of :func:`history_header` (about half the tokens).
+    """
+    values = [
+        format_param(row.params[name], dist, precision) for name, dist in search_space.items()
     ]
     value = "pending" if row.value is None else format_number(row.value, precision)
+    if style == "csv":
+        return ",".join([*values, value])
+    parts = [f"{name}: {text}" for name, text in zip(search_space, values, strict=True)]
     parts.append(f"{function}: {value}")
     return "; ".join(parts)
+
+
+def history_header(names: Sequence[str], function: str, style: HistoryStyle) -> str:
+    """The table's header line: ``a,b,f(a,b)`` for CSV rows, nothing for the tutorial's rows."""
+    return ",".join([*names, function]) if style == "csv" else ""
+
+
+def least_explored(
+    rows: Sequence[HistoryEntry],
+    search_space: Mapping[str, BaseDistribution],
+    *,
+    n_bins: int = 7,
+) -> list[str]:
+    """For each numeric parameter, its least sampled slice of the range, in words.
+
+    The range is cut into ``n_bins`` equal slices (in log space for log-scale parameters) and the
+    slice holding the fewest evaluated or pending points is named, e.g. ``"b between 5 and 7
+    (0 of 40 points)"``. A hint for exploration that leaves the choice to the LLM.
+    """
+    hints = []
+    for name, dist in search_space.items():
+        if not isinstance(dist, (FloatDistribution, IntDistribution)) or dist.high <= dist.low:
+            continue
+        log = dist.log
+        low = math.log(dist.low) if log else float(dist.low)
+        high = math.log(dist.high) if log else float(dist.high)
+        counts = [0] * n_bins
+        for row in rows:
+            x = float(row.params[name])
+            x = math.log(x) if log else x
+            counts[min(n_bins - 1, max(0, int((x - low) / (high - low) * n_bins)))] += 1
+        emptiest = min(range(n_bins), key=lambda i: (counts[i], i))
+        edges = [low + (high - low) * k / n_bins for k in (emptiest, emptiest + 1)]
+        if log:
+            edges = [math.exp(e) for e in edges]
+        hints.append(
+            f"{name} between {_bound(round(edges[0], 4))} and {_bound(round(edges[1], 4))} "
+            f"({counts[emptiest]} of {len(rows)} points)"
+        )
+    return hints
 
 
 def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, str]:
@@ -203,6 +272,8 @@ def build_context(
     precision: int | None,
     extra: Mapping[str, Any] | None = None,
     lines: Sequence[str] | None = None,
+    history_style: HistoryStyle = "tutorial",
+    hints: bool = False,
 ) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/prompts.md).
 
@@ -213,7 +284,10 @@ def build_context(
     params = [describe_param(name, dist) for name, dist in search_space.items()]
     if lines is None:
         lines = [
-            history_line(row, search_space, precision=precision, function=function) for row in rows
+            history_line(
+                row, search_space, precision=precision, function=function, style=history_style
+            )
+            for row in rows
         ]
     done_lines = [line for line, row in zip(lines, rows, strict=False) if not row.pending]
     pending_lines = [line for line, row in zip(lines, rows, strict=False) if row.pending]
@@ -265,6 +339,10 @@ def build_context(
             "value": best.value,
             "line": history_line(best, search_space, precision=precision, function=function),
         },
+        "history_style": history_style,
+        "history_header": history_header(names, function, history_style),
+        "hints": hints,
+        "least_explored": least_explored(rows, search_space),
         "step_number": step_number,
         "budget": budget,
         "search_std": search_std,

@@ -30,6 +30,7 @@ from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler._parse import AnswerError
 from optuna_llm_sampler._parse import build_json_schema
 from optuna_llm_sampler._parse import find_duplicate
+from optuna_llm_sampler._parse import find_near
 from optuna_llm_sampler._parse import OutOfRange
 from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import point_key
@@ -39,6 +40,8 @@ from optuna_llm_sampler._prompt import build_context
 from optuna_llm_sampler._prompt import feedback_message
 from optuna_llm_sampler._prompt import function_label
 from optuna_llm_sampler._prompt import history_line
+from optuna_llm_sampler._prompt import HISTORY_STYLES
+from optuna_llm_sampler._prompt import HistoryStyle
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
 from optuna_llm_sampler._records import LLMRecord
@@ -130,8 +133,16 @@ class LLMSampler(BaseSampler):
         history_recent_k: Most recent trials kept by ``"best_recent"``.
         max_history_tokens: A token budget for the history table; rows are admitted best and most
             recent first until it is spent, so the prompt stops growing. ``None`` for no budget.
-        precision: Significant digits of numbers in the prompt (fewer tokens), or ``None`` for
-            full precision like the tutorial.
+        precision: Digits of numbers in the prompt, or ``None`` for full precision like the
+            tutorial: objective values keep ``precision`` significant digits, parameters the
+            decimals that give their largest bound that many (two decimals on [-7, 7] with 3).
+        history_style: ``"csv"`` rows under a header (``-0.3,2.91,12.5``, about 15 tokens for
+            two parameters) or the tutorial's ``a: -0.3; b: 2.91; f(a,b): 12.5`` (about 25).
+        hints: Add the best point so far and each parameter's least explored slice of its range
+            to the end of the prompt (helps small models leave the region they started in).
+        min_distance: Treat a proposal closer than this to an evaluated or running point (largest
+            difference over the numeric parameters; log10 units for log-scale ones) as a
+            duplicate and re-ask. ``None`` rejects exact repeats only.
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
         max_retries: Re-asks per trial after an unusable or duplicate answer.
@@ -143,6 +154,8 @@ class LLMSampler(BaseSampler):
         independent_sampler: Samples the startup trials, parameters outside the relative search
             space, and every fallback. Defaults to ``RandomSampler(seed=seed)``.
         seed: Seed of the default independent sampler.
+        dashboard_notes: Write a Markdown note per LLM trial (reasoning, proposal, prompt excerpt)
+            that optuna-dashboard shows, when optuna-dashboard is installed.
 
     Raises:
         ValueError: An argument is invalid (the message names it).
@@ -169,13 +182,17 @@ class LLMSampler(BaseSampler):
         history_best_k: int = 20,
         history_recent_k: int = 20,
         max_history_tokens: int | None = None,
-        precision: int | None = 4,
+        precision: int | None = 3,
+        history_style: HistoryStyle = "csv",
+        hints: bool = False,
+        min_distance: float | None = None,
         out_of_range: OutOfRange = "reject",
         max_retries: int = 3,
         max_total_tokens: int | None = None,
         on_error: OnError = "fallback",
         independent_sampler: BaseSampler | None = None,
         seed: int | None = None,
+        dashboard_notes: bool = True,
     ) -> None:
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials}.")
@@ -200,6 +217,12 @@ class LLMSampler(BaseSampler):
             raise ValueError(f"max_history_tokens must be positive, got {max_history_tokens}.")
         if precision is not None and not 1 <= precision <= 17:
             raise ValueError(f"precision must be between 1 and 17 or None, got {precision}.")
+        if history_style not in HISTORY_STYLES:
+            raise ValueError(
+                f"history_style must be one of {', '.join(HISTORY_STYLES)}, got {history_style!r}."
+            )
+        if min_distance is not None and not (math.isfinite(min_distance) and min_distance > 0):
+            raise ValueError(f"min_distance must be positive or None, got {min_distance}.")
         if out_of_range not in ("reject", "clip"):
             raise ValueError(f"out_of_range must be 'reject' or 'clip', got {out_of_range!r}.")
         if max_retries < 0:
@@ -243,6 +266,9 @@ class LLMSampler(BaseSampler):
         self._history_recent_k = history_recent_k
         self._max_history_tokens = max_history_tokens
         self._precision = precision
+        self._history_style: HistoryStyle = history_style
+        self._hints = hints
+        self._min_distance = min_distance
         self._out_of_range: OutOfRange = out_of_range
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
@@ -251,6 +277,7 @@ class LLMSampler(BaseSampler):
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._lock = threading.Lock()
         self._budget_warned = False
+        self._dashboard_notes = dashboard_notes
         # Completed trials never change: their history row, rendered line and token count are
         # cached per study and search space instead of being rebuilt on every call.
         self._caches: dict[tuple[Any, ...], _HistoryCache] = {}
@@ -337,7 +364,11 @@ class LLMSampler(BaseSampler):
             cached = None if row.pending else cache.lines.get(row.number)
             if cached is None:
                 line = history_line(
-                    row, search_space, precision=self._precision, function=function
+                    row,
+                    search_space,
+                    precision=self._precision,
+                    function=function,
+                    style=self._history_style,
                 )
                 cached = (line, estimate_tokens(line) + 1)
                 if not row.pending:
@@ -367,6 +398,8 @@ class LLMSampler(BaseSampler):
             precision=self._precision,
             extra=self._template_vars,
             lines=[line_and_tokens(row)[0] for row in shown],
+            history_style=self._history_style,
+            hints=self._hints,
         )
 
     def _ask(
@@ -417,6 +450,7 @@ class LLMSampler(BaseSampler):
                     record.proposal = params
                     record.messages = conversation
                     write_record(study._storage, trial._trial_id, record)
+                self._write_note(study, trial, record)
                 return params
             except AnswerError as error:
                 problem = str(error)
@@ -436,22 +470,33 @@ class LLMSampler(BaseSampler):
         params: Mapping[str, Any],
         seen: Mapping[tuple[Any, ...], HistoryEntry],
     ) -> None:
-        duplicate = seen.get(point_key(params, search_space))
-        if duplicate is None:
-            # Read running trials fresh: other threads and processes may have proposed meanwhile
-            # (a trial that finished meanwhile was running, so pending, when `seen` was built).
-            running = study._storage.get_all_trials(
-                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
-            )
-            pending = collect_history(running, search_space, exclude_number=trial.number)
-            duplicate = find_duplicate(params, pending, search_space)
-        if duplicate is None:
-            return
-        point = ", ".join(f"{name}: {params[name]}" for name in search_space)
-        when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
-        raise AnswerError(
-            f"the point ({point}) {when} (trial {duplicate.number}). Propose a different point."
+        # Read running trials fresh: other threads and processes may have proposed meanwhile
+        # (a trial that finished meanwhile was running, so pending, when `seen` was built).
+        running = study._storage.get_all_trials(
+            study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
         )
+        pending = collect_history(running, search_space, exclude_number=trial.number)
+        point = ", ".join(f"{name}: {params[name]}" for name in search_space)
+        duplicate = seen.get(point_key(params, search_space)) or find_duplicate(
+            params, pending, search_space
+        )
+        if duplicate is not None:
+            when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
+            raise AnswerError(
+                f"the point ({point}) {when} (trial {duplicate.number}). "
+                "Propose a different point."
+            )
+        if self._min_distance is None:
+            return
+        near = find_near(params, [*seen.values(), *pending], search_space, self._min_distance)
+        if near is not None:
+            row, distance = near
+            other = ", ".join(f"{name}: {row.params[name]}" for name in search_space)
+            raise AnswerError(
+                f"the point ({point}) is only {distance:.3g} away from ({other}) of trial "
+                f"{row.number}. Propose a point at least {self._min_distance:g} away from every "
+                "point tried so far."
+            )
 
     def _fall_back(
         self,
@@ -467,7 +512,17 @@ class LLMSampler(BaseSampler):
         record.proposal = params
         with self._lock:
             write_record(study._storage, trial._trial_id, record)
+        self._write_note(study, trial, record)
         return params
+
+    def _write_note(self, study: Study, trial: FrozenTrial, record: LLMRecord) -> None:
+        if not self._dashboard_notes:
+            return
+        try:
+            from optuna_llm_sampler._dashboard import write_trial_note
+        except ImportError:  # the dashboard module is optional
+            return
+        write_trial_note(study, trial, record)
 
     def _cache_for(
         self, study: Study, search_space: Mapping[str, BaseDistribution]

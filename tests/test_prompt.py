@@ -8,9 +8,12 @@ from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 import pytest
 
+from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._prompt import build_context
 from optuna_llm_sampler._prompt import format_number
+from optuna_llm_sampler._prompt import format_param
+from optuna_llm_sampler._prompt import least_explored
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
 
@@ -139,3 +142,42 @@ def test_template_errors_are_clear(tmp_path: Path) -> None:
 )
 def test_format_number(value: float, precision: int | None, text: str) -> None:
     assert format_number(value, precision) == text
+
+
+def test_csv_history_is_lean_and_keeps_the_prefix_stable() -> None:
+    rows = [HistoryEntry(i, {"a": -0.30211 + i, "b": 2.9123}, -12.3456 * i) for i in range(5)]
+    context = _context(rows, history_style="csv", precision=3)
+    text = render_prompt(load_template(), context)[0].content
+    assert "a,b and f(a,b) pairs.\na,b,f(a,b)\n-0.3,2.91,0\n0.7,2.91,-12.3\n" in text
+    tutorial = render_prompt(load_template(), _context(rows, precision=3))[0].content
+    assert estimate_tokens(text) < estimate_tokens(tutorial)
+    later = _context(rows + rows, history_style="csv", precision=3)
+    later = render_prompt(load_template(), later)[0].content
+    assert later.startswith(text[: text.index("Now you are at iteration")].rstrip("\n"))
+
+
+@pytest.mark.parametrize(
+    ("value", "distribution", "precision", "text"),
+    [
+        (5.1234, FloatDistribution(-7, 7), 3, "5.12"),
+        (-0.30001, FloatDistribution(-7, 7), 3, "-0.3"),
+        (-0.001, FloatDistribution(-7, 7), 3, "0"),
+        (5.1234, FloatDistribution(-7, 7), 4, "5.123"),
+        (123.456, FloatDistribution(0, 1000), 3, "123"),
+        (0.0012345, FloatDistribution(1e-5, 1, log=True), 3, "0.00123"),
+        (0.35, FloatDistribution(0, 1, step=0.05), 3, "0.35"),
+        (5.1234, FloatDistribution(-7, 7), None, "5.1234"),
+        (7, IntDistribution(1, 8), 3, "7"),
+    ],
+)
+def test_parameters_keep_digits_relative_to_their_range(value, distribution, precision, text):
+    assert format_param(value, distribution, precision) == text
+
+
+def test_least_explored_slices() -> None:
+    rows = [HistoryEntry(i, {"a": -6.9 + i * 0.1, "b": 6.5}, 1.0) for i in range(10)]
+    hints = least_explored(rows, AB)
+    assert hints == [
+        "a between -5 and -3 (0 of 10 points)",
+        "b between -7 and -5 (0 of 10 points)",
+    ]

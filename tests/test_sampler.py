@@ -13,6 +13,7 @@ from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import ProviderConfigError
 from optuna_llm_sampler import ProviderUnavailableError
 from optuna_llm_sampler import ScriptedClient
+from optuna_llm_sampler._prompt import format_param
 from tests._answers import SchemaResponder
 
 
@@ -61,8 +62,10 @@ def test_prompt_holds_the_history_and_the_step() -> None:
     study = _study(client, budget=10)
     study.optimize(quadratic, n_trials=4)
     prompt = client.calls[0][0][0].content
+    assert "\na,b,f(a,b)\n" in prompt  # the CSV header, then one row per trial
     for trial in study.trials[:3]:
-        assert f"a: {trial.params['a']:.4g}; b: {trial.params['b']:.4g}; f(a,b): " in prompt
+        a, b = (format_param(trial.params[n], FloatDistribution(-7, 7), 3) for n in "ab")
+        assert f"\n{a},{b},{trial.value:.3g}\n" in prompt
     assert "Now you are at iteration 3." in prompt
     assert "iterations (10)" in prompt
 
@@ -125,7 +128,7 @@ def test_duplicate_of_a_completed_trial_is_re_asked() -> None:
 
 def test_pending_trial_is_a_duplicate() -> None:
     client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2", "a: 3, b: 4"])
-    study = _study(client)
+    study = _study(client, history_style="tutorial")
     study.optimize(quadratic, n_trials=3)
     space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
     first = study.ask(space)  # RUNNING, its proposal published to storage
@@ -145,7 +148,7 @@ def test_parallel_threads_never_propose_the_same_point() -> None:
         return f"a: {shown / 10:.2f}, b: {retry / 10:.2f}"
 
     client = ScriptedClient(respond=respond)
-    study = _study(client, max_retries=5)
+    study = _study(client, max_retries=5, history_style="tutorial")
     study.optimize(quadratic, n_trials=30, n_jobs=2)
     points = [tuple(t.params.values()) for t in study.trials]
     assert len(points) == len(set(points)) == 30
@@ -195,6 +198,28 @@ def test_token_budget_falls_back_with_one_warning(caplog) -> None:
         assert trial.user_attrs["llm_fallback"].startswith("token budget spent")
     assert len(client.calls) == 1
     assert caplog.text.count("token budget is spent") == 1
+
+
+def test_near_duplicates_are_re_asked_with_the_distance_rule() -> None:
+    client = ScriptedClient(["a: 1, b: 2", "a: 1.05, b: 2.02", "a: 1.5, b: 2\nFar enough."])
+    study = _study(client, min_distance=0.1)
+    study.optimize(quadratic, n_trials=5)
+    assert study.trials[4].params == {"a": 1.5, "b": 2.0}
+    feedback = client.calls[2][0][-1].content
+    assert "is only 0.05 away from (a: 1.0, b: 2.0) of trial 3" in feedback
+    assert "at least 0.1 away" in feedback
+
+
+def test_hints_name_the_best_point_and_the_least_explored_ranges() -> None:
+    client = ScriptedClient(["a: 1, b: 2"])
+    study = _study(client, hints=True, n_startup_trials=0)
+    for a, b in [(-6.5, -6.5), (-5.5, -6.0), (-6.0, -5.0)]:
+        study.enqueue_trial({"a": a, "b": b})
+    study.optimize(quadratic, n_trials=4)
+    prompt = client.calls[0][0][0].content
+    tail = prompt[prompt.index("Best so far") :]
+    assert tail.startswith("Best so far: a: -6; b: -5; f(a,b): -149. Least explored so far: ")
+    assert "a between -5 and -3 (0 of 3 points); b between -3 and -1 (0 of 3 points)." in tail
 
 
 def test_json_answers_with_schema() -> None:
@@ -302,6 +327,8 @@ def test_seed_makes_startup_reproducible() -> None:
         ({"history": "best_recent", "history_best_k": 0, "history_recent_k": 0}, "needs"),
         ({"max_history_tokens": 0}, "max_history_tokens must be positive"),
         ({"precision": 0}, "precision must be between"),
+        ({"history_style": "table"}, "history_style must be one of csv, tutorial"),
+        ({"min_distance": 0}, "min_distance must be positive"),
         ({"out_of_range": "wrap"}, "out_of_range must be"),
         ({"max_retries": -1}, "max_retries must be non-negative"),
         ({"max_total_tokens": 0}, "max_total_tokens must be positive"),

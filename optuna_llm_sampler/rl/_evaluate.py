@@ -163,7 +163,7 @@ def evaluate_linear_policy(
     seed = _check_seed(seed)
     resolved = _resolve_backend(backend, env_id)
     w, b = _policy_for(weights, bias, env_id)
-    seeds = np.arange(seed, seed + n_episodes)
+    seeds = [seed + i for i in range(n_episodes)]
     if resolved == "fast":
         return _mountaincar.simulate_returns(w, b, seeds, max_steps)
 
@@ -172,7 +172,7 @@ def evaluate_linear_policy(
     env = _make_env(env_id)
     try:
         for i, episode_seed in enumerate(seeds):
-            state, _ = env.reset(seed=int(episode_seed))
+            state, _ = env.reset(seed=episode_seed)
             total = 0.0
             for _ in range(max_steps):
                 state, reward, terminated, truncated, _ = env.step(policy.act(state))

@@ -36,11 +36,17 @@ float. After the first step ``self.state`` is a float32 array (L178), so ``posit
 Every step ends by rounding both to float32 (L178). This module tracks the type of ``position``
 and ``velocity`` through one step and rounds exactly where numpy does. The loop is written in the
 subset of Python that numba compiles; without numba the same function runs as plain Python.
+Reset states come from the same generator as gymnasium's (``default_rng(seed)``), replicated in
+compiled code when numba is there (see ``_reset_starts``).
+
+The replica targets numpy >= 2 (NEP 50 promotion) and gymnasium 1.x's
+``continuous_mountain_car.py``; the tests compare it with gymnasium episode by episode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 import functools
 import math
 from typing import Any
@@ -221,7 +227,120 @@ def _kernel() -> Callable[..., None]:
     return numba.njit(cache=True)(_simulate)
 
 
-def reset_positions(seeds: np.ndarray) -> np.ndarray:
+# Reset states. numpy's own path (``default_rng(seed).uniform``) costs ~7 us per seed, a third of
+# a whole fast evaluation, so with numba the same arithmetic runs compiled: SeedSequence
+# (numpy/random/bit_generator.pyx: _int_to_uint32_array, hashmix, mix, mix_entropy,
+# generate_state), PCG64 seeding and its first output (numpy/random/src/pcg64/pcg64.h:
+# pcg_setseq_128_srandom_r, pcg_setseq_128_xsl_rr_64_random_r), next_double and
+# random_uniform. Tests compare it with default_rng and with gymnasium's reset.
+_U32 = np.uint64(0xFFFFFFFF)
+_SHIFT_16 = np.uint64(16)
+_SHIFT_32 = np.uint64(32)
+_SHIFT_58 = np.uint64(58)
+_SHIFT_63 = np.uint64(63)
+_ZERO = np.uint64(0)
+_ONE = np.uint64(1)
+_INIT_A = np.uint64(0x43B0D7E5)  # bit_generator.pyx constants
+_MULT_A = np.uint64(0x931E8875)
+_INIT_B = np.uint64(0x8B51F9DD)
+_MULT_B = np.uint64(0x58F38DED)
+_MIX_MULT_L = np.uint64(0xCA01F9DD)
+_MIX_MULT_R = np.uint64(0x4973F715)
+_PCG_MULT_HIGH = np.uint64(2549297995355413924)  # PCG_DEFAULT_MULTIPLIER_128
+_PCG_MULT_LOW = np.uint64(4865540595714422341)
+_PCG_MULT_LOW_LO = _PCG_MULT_LOW & _U32
+_PCG_MULT_LOW_HI = _PCG_MULT_LOW >> _SHIFT_32
+_MAX_COMPILED_SEED = 2**63 - 1  # seeds travel as int64
+
+
+def _reset_starts(seeds: np.ndarray, out: np.ndarray) -> None:
+    """``default_rng(seed).uniform(low=-0.6, high=-0.4)`` for each int64 seed, into ``out``.
+
+    Numba-only (uint64 arithmetic that wraps; numpy scalars would warn on overflow).
+    """
+    pool = np.zeros(4, dtype=np.uint64)
+    words = np.zeros(8, dtype=np.uint64)
+    for k in range(seeds.shape[0]):
+        seed = np.uint64(seeds[k])
+        # _int_to_uint32_array: 32-bit words, lowest first; [0] for 0.
+        entropy_low = seed & _U32
+        entropy_high = seed >> _SHIFT_32
+        n_entropy = 1 if entropy_high == _ZERO else 2
+        # mix_entropy into a pool of 4 words: hashmix each entropy word (or 0) ...
+        hash_const = _INIT_A
+        for i in range(4):
+            value = _ZERO
+            if i == 0:
+                value = entropy_low
+            elif i == 1 and n_entropy == 2:
+                value = entropy_high
+            value = value ^ hash_const
+            hash_const = (hash_const * _MULT_A) & _U32
+            value = (value * hash_const) & _U32
+            pool[i] = value ^ (value >> _SHIFT_16)
+        # ... then mix every pool word into every other one.
+        for i_src in range(4):
+            for i_dst in range(4):
+                if i_src != i_dst:
+                    value = pool[i_src] ^ hash_const
+                    hash_const = (hash_const * _MULT_A) & _U32
+                    value = (value * hash_const) & _U32
+                    value = value ^ (value >> _SHIFT_16)
+                    result = (_MIX_MULT_L * pool[i_dst] - _MIX_MULT_R * value) & _U32
+                    pool[i_dst] = result ^ (result >> _SHIFT_16)
+        # generate_state(4, np.uint64): 8 words cycling over the pool, paired little-endian.
+        hash_const = _INIT_B
+        for i in range(8):
+            value = pool[i % 4] ^ hash_const
+            hash_const = (hash_const * _MULT_B) & _U32
+            value = (value * hash_const) & _U32
+            words[i] = value ^ (value >> _SHIFT_16)
+        init_high = words[0] | (words[1] << _SHIFT_32)
+        init_low = words[2] | (words[3] << _SHIFT_32)
+        seq_high = words[4] | (words[5] << _SHIFT_32)
+        seq_low = words[6] | (words[7] << _SHIFT_32)
+        # pcg_setseq_128_srandom_r: inc = seq << 1 | 1; state = 0; step; state += init; step.
+        # Then the first output steps once more (3 steps in all).
+        inc_high = (seq_high << _ONE) | (seq_low >> _SHIFT_63)
+        inc_low = (seq_low << _ONE) | _ONE
+        state_high = _ZERO
+        state_low = _ZERO
+        for step in range(3):
+            if step == 1:
+                low = state_low + init_low
+                state_high = state_high + init_high + (_ONE if low < state_low else _ZERO)
+                state_low = low
+            # state = state * MULT + inc (mod 2**128), with a 64x64 -> 128 bit product.
+            a_lo = state_low & _U32
+            a_hi = state_low >> _SHIFT_32
+            lo_lo = a_lo * _PCG_MULT_LOW_LO
+            hi_lo = a_hi * _PCG_MULT_LOW_LO
+            cross = (lo_lo >> _SHIFT_32) + (hi_lo & _U32) + a_lo * _PCG_MULT_LOW_HI
+            product_high = (hi_lo >> _SHIFT_32) + (cross >> _SHIFT_32) + a_hi * _PCG_MULT_LOW_HI
+            new_high = product_high + state_high * _PCG_MULT_LOW + state_low * _PCG_MULT_HIGH
+            new_low = state_low * _PCG_MULT_LOW
+            low = new_low + inc_low
+            state_high = new_high + inc_high + (_ONE if low < new_low else _ZERO)
+            state_low = low
+        # pcg_output_xsl_rr_128_64: rotate (high ^ low) right by high >> 58.
+        x = state_high ^ state_low
+        rot = state_high >> _SHIFT_58
+        raw = (x >> rot) | (x << ((np.uint64(64) - rot) & _SHIFT_63))
+        # next_double, then random_uniform: low + (high - low) * double.
+        d = np.float64(raw >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+        out[k] = -0.6 + (-0.4 - -0.6) * d
+
+
+@functools.cache
+def _reset_kernel() -> Callable[..., None] | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.njit(cache=True)(_reset_starts)
+
+
+def reset_positions(seeds: Sequence[int] | np.ndarray) -> np.ndarray:
     """Start positions of ``env.reset(seed=s)`` for each seed, as float64 (the internal state).
 
     ``Env.reset`` seeds ``self.np_random`` with ``gymnasium.utils.seeding.np_random(seed)``,
@@ -229,8 +348,19 @@ def reset_positions(seeds: np.ndarray) -> np.ndarray:
     ``np.random.default_rng(seed)`` builds; L189-190 then draws
     ``self.np_random.uniform(low=-0.6, high=-0.4)``.
     """
+    seed_list = [int(s) for s in seeds]
+    kernel = _reset_kernel()
+    if kernel is not None and all(0 <= s <= _MAX_COMPILED_SEED for s in seed_list):
+        out = np.empty(len(seed_list), dtype=np.float64)
+        kernel(np.array(seed_list, dtype=np.int64), out)
+        return out
+    return reset_positions_numpy(seed_list)
+
+
+def reset_positions_numpy(seeds: list[int]) -> np.ndarray:
+    """:func:`reset_positions` through numpy's own generator (the reference, and no numba)."""
     return np.array(
-        [np.random.default_rng(int(s)).uniform(low=-0.6, high=-0.4) for s in seeds],
+        [np.random.default_rng(s).uniform(low=-0.6, high=-0.4) for s in seeds],
         dtype=np.float64,
     )
 
@@ -238,7 +368,7 @@ def reset_positions(seeds: np.ndarray) -> np.ndarray:
 def _run(
     weights: np.ndarray,
     bias: np.ndarray | None,
-    seeds: np.ndarray,
+    seeds: Sequence[int],
     max_steps: int,
     record: bool,
     kernel: Callable[..., None] | None = None,
@@ -276,7 +406,7 @@ def _run(
 def simulate_returns(
     weights: np.ndarray,
     bias: np.ndarray | None,
-    seeds: np.ndarray,
+    seeds: Sequence[int],
     max_steps: int,
     **kwargs: Any,
 ) -> np.ndarray:
@@ -297,7 +427,7 @@ def simulate_episode(
     """One recorded episode: observations ``(T + 1, 2)`` (float32 values), actions ``(T,)``,
     rewards ``(T,)`` and whether it terminated at the goal."""
     _, lengths, goals, states, actions, rewards = _run(
-        weights, bias, np.array([seed]), max_steps, True, **kwargs
+        weights, bias, [seed], max_steps, True, **kwargs
     )
     t = int(lengths[0])
     return states[: t + 1].copy(), actions[:t].copy(), rewards[:t].copy(), bool(goals[0])

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 
+_MAX_PYTHON_FLOAT_WEIGHTS = 64
+
+
 def _as_weights(weights: ArrayLike, state_dim: int, action_dim: int, what: str) -> np.ndarray:
     """Return ``weights`` as a float64 ``(state_dim, action_dim)`` matrix, or raise ValueError.
 
@@ -84,6 +87,12 @@ class LinearPolicy:
         self._weights.setflags(write=False)
         if self._bias is not None:
             self._bias.setflags(write=False)
+        # Small policies (the usual case) act with Python floats: ~3x faster than numpy calls
+        # per step, and the same IEEE float64 operations in the same order.
+        self._columns: tuple[tuple[float, ...], ...] | None = None
+        if self._weights.size <= _MAX_PYTHON_FLOAT_WEIGHTS:
+            self._columns = tuple(tuple(col) for col in self._weights.T.tolist())
+        self._bias_list = None if self._bias is None else self._bias.tolist()
 
     @property
     def weights(self) -> np.ndarray:
@@ -116,6 +125,17 @@ class LinearPolicy:
             raise ValueError(
                 f"state must have {self.state_dim} components, got shape {np.shape(state)}."
             )
+        if self._columns is not None:
+            values = [float(v) for v in s.tolist()]
+            out = []
+            for j, column in enumerate(self._columns):
+                total = values[0] * column[0]
+                for i in range(1, len(values)):
+                    total = total + values[i] * column[i]
+                if self._bias_list is not None:
+                    total = total + self._bias_list[j]
+                out.append(total)
+            return np.array(out, dtype=np.float64)
         s = s.astype(np.float64)
         action = s[0] * self._weights[0]
         for i in range(1, self.state_dim):

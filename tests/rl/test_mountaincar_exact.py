@@ -53,8 +53,8 @@ WEIGHT_CASES = _weight_cases()
 
 def test_reset_states_match_gymnasium():
     env = gym.make(ENV_ID)
-    seeds = np.array([0, 1, 2, 3, 7, 42, 999, 123456, 2**31 - 1, 2**32, 2**40 + 5])
-    starts = _mountaincar.reset_positions(seeds)
+    seeds = [0, 1, 2, 3, 7, 42, 999, 123456, 2**31 - 1, 2**32, 2**40 + 5, 2**63 - 1, 2**64 + 3]
+    starts = _mountaincar.reset_positions(np.array(seeds, dtype=object))
     for seed, start in zip(seeds, starts, strict=True):
         obs, _ = env.reset(seed=int(seed))
         # The internal state is float64 (continuous_mountain_car.py L190) ...
@@ -64,6 +64,26 @@ def test_reset_states_match_gymnasium():
         assert obs[0] == np.float32(start)
         assert obs[1] == 0.0
     env.close()
+
+
+def test_compiled_reset_equals_numpy_generator():
+    rng = np.random.default_rng(0)
+    seeds = np.concatenate(
+        [
+            np.arange(3000),
+            rng.integers(0, 2**63 - 1, size=2000, dtype=np.int64),
+            [2**32 - 1, 2**32, 2**32 + 1, 2**63 - 1],
+        ]
+    )
+    seed_list = [int(s) for s in seeds]
+    compiled = _mountaincar.reset_positions(np.array(seed_list))
+    np.testing.assert_array_equal(compiled, _mountaincar.reset_positions_numpy(seed_list))
+    # Beyond int64 the numpy generator takes over.
+    huge = [2**63, 2**64 + 3, 10**30]
+    np.testing.assert_array_equal(
+        _mountaincar.reset_positions(np.array(huge, dtype=object)),
+        _mountaincar.reset_positions_numpy(huge),
+    )
 
 
 def test_fast_returns_equal_gymnasium_for_many_weights():

@@ -212,10 +212,11 @@ def linear_policy_objective(
     seeds ``seed + k * n_eval_episodes + i`` for ``i < n_eval_episodes``. A study is thus
     reproducible (same ``seed``, same sampler seed, same values), yet no two trials share a start
     state, so a lucky draw of easy starts cannot be exploited by re-proposing nearby weights. The
-    price is noise (about +-3 on MountainCar with 20 episodes): compare policies with
-    :func:`evaluate_best`, not by their best value. With ``fixed_episodes=True`` every trial
-    plays the same episodes ``seed + i``: a deterministic function of the weights, less noisy
-    between trials but biased toward those start states. ``seed=None`` draws ``seed`` at random
+    price is noise (a 20-episode mean of a good MountainCar policy varies by about +-6, since
+    some start states defeat it): compare policies with :func:`evaluate_best`, not by their best
+    value. With ``fixed_episodes=True`` every trial plays the same episodes ``seed + i``: a
+    deterministic function of the weights, less noisy between trials but biased toward those
+    start states. ``seed=None`` draws ``seed`` at random
     once, when the objective is created (Optuna's convention for ``seed=None``).
 
     Training seeds stay below ``2**32`` (``seed < 2**31`` and fewer than ``2**31`` episodes), so

@@ -185,7 +185,7 @@ def evaluate_linear_policy(
     return returns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rollout:
     """One recorded episode of a linear policy.
 

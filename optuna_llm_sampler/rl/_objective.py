@@ -277,7 +277,7 @@ def linear_policy_objective(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EvaluationResult:
     """The best trial's policy re-scored on fresh episodes.
 

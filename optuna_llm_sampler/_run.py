@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from optuna_llm_sampler._dashboard import publish_run
 from optuna_llm_sampler._records import llm_usage
 from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler._samplers import default_model
@@ -319,7 +320,7 @@ def run_study(
         )
         rescored_mean, rescored_std = result.mean, result.std
         study.set_user_attr("best_rescored_mean", round(result.mean, 4))
-    return RunSummary(
+    summary = RunSummary(
         study_name=study_name,
         storage=config.storage,
         n_trials=len(complete),
@@ -331,6 +332,8 @@ def run_study(
         model=model,
         artifacts=config.artifacts,
     )
+    publish_run(study, summary, config)
+    return summary
 
 
 def _remember_setup(

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 import sys
 
+from optuna_llm_sampler._dashboard import add_dashboard_parser
 from optuna_llm_sampler._run import DEFAULT_STORAGE
 from optuna_llm_sampler._run import MOUNTAINCAR
 from optuna_llm_sampler._run import run_study
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run(subparsers)
+    add_dashboard_parser(subparsers)
     return parser
 
 

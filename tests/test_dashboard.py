@@ -1,0 +1,470 @@
+"""optuna-dashboard shows what the LLM did: a note per LLM trial, the run's study note and
+figures, the ``dashboard`` command, and, in a real headless Chromium, the trial page with the
+note, the ``llm_*`` user attributes and the rollout artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import json
+import logging
+import os
+from pathlib import Path
+import queue
+import random
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+import urllib.request
+
+import optuna
+import pytest
+
+from optuna_llm_sampler import LLMRecord
+from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import Message
+from optuna_llm_sampler import ScriptedClient
+from optuna_llm_sampler._dashboard import BEST_SO_FAR_ID
+from optuna_llm_sampler._dashboard import DashboardServer
+from optuna_llm_sampler._dashboard import PROPOSAL_MAP_ID
+from optuna_llm_sampler._dashboard import save_study_figures
+from optuna_llm_sampler._dashboard import trial_note_markdown
+from optuna_llm_sampler._dashboard import write_study_note
+from optuna_llm_sampler._dashboard import write_trial_note
+from optuna_llm_sampler.cli import main
+from tests.providers.stub_server import StubLLMServer
+
+
+optuna_dashboard = pytest.importorskip("optuna_dashboard")
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+# A sentence only the stub's answers contain: on the page it must appear twice, in the note and
+# in the llm_reasoning user attribute.
+REASONING = "The car must swing back first, so b grows while a stays near zero."
+N_STARTUP = 10
+N_TRIALS = 16
+
+
+def note_of(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> str:
+    """A note as the dashboard server reads it: from the study's system attributes."""
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    trial_id = None if trial is None else trial._trial_id
+    return get_note_from_system_attrs(attrs, trial_id)["body"]
+
+
+def figure_ids(study: optuna.Study) -> set[str]:
+    from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
+
+    return set(get_plotly_graph_objects(study._storage.get_study_system_attrs(study._study_id)))
+
+
+def quadratic(trial: optuna.Trial) -> float:
+    a = trial.suggest_float("a", -7, 7)
+    b = trial.suggest_float("b", -7, 7)
+    return -((a - 1) ** 2) - (b - 5) ** 2
+
+
+def answer_near_the_optimum(seed: int = 0):
+    rng = random.Random(seed)
+
+    def respond(messages: Any, schema: Any) -> str:
+        return f"a: {rng.uniform(-0.5, 2):.4f}, b: {rng.uniform(3, 7):.4f}\n{REASONING}"
+
+    return respond
+
+
+# --------------------------------------------------------------------------- the trial note
+
+
+def _record(**changes: Any) -> LLMRecord:
+    prompt = "\n".join(
+        [f"prompt line {i}" for i in range(40)]
+        + ["x" * 250, "Now you are at iteration 30. Please provide the results."]
+    )
+    record = LLMRecord(
+        model="gpt-4o",
+        attempts=2,
+        prompt_tokens=1200,
+        completion_tokens=40,
+        latency_s=2.345,
+        reasoning="Step towards the best point | carefully.",
+        messages=[
+            Message("user", prompt),
+            Message("assistant", "a: 99, b: 2\n```nested fence```"),
+            Message("user", "Your answer could not be used: a is out of range."),
+            Message("assistant", "a: 1.5, b: 2\n" + REASONING),
+        ],
+        proposal={"a": 1.5, "b": 2.0},
+    )
+    for key, value in changes.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_trial_note_shows_reasoning_proposal_costs_answers_and_the_end_of_the_prompt() -> None:
+    note = trial_note_markdown(30, _record())
+    assert note.startswith("#### Trial 30: proposed by `gpt-4o`\n")
+    assert "> Step towards the best point | carefully." in note
+    assert "| a | b |\n| --- | --- |\n| 1.5 | 2 |" in note
+    assert "attempts **2** · tokens **1200** prompt + **40** completion" in note
+    assert "latency **2.35 s**" in note
+    # Both answers and the feedback between them, in order; a fence inside cannot close ours.
+    assert note.index("**Answer 1:**") < note.index("**Feedback:**") < note.index("**Answer 2:**")
+    assert "````text\na: 99, b: 2\n```nested fence```\n````" in note
+    # The last 25 prompt lines only; long lines wrapped, so the page does not widen.
+    assert "its last 25 of 42 lines" in note
+    assert "prompt line 17\n" in note and "prompt line 16\n" not in note
+    assert "Now you are at iteration 30." in note
+    assert max(len(line) for line in note.splitlines()) <= 92
+    assert "Fallback" not in note
+
+
+def test_fallback_note_names_the_reason_and_the_independent_sampler() -> None:
+    record = _record(fallback="no usable answer after 4 attempts: a is out of range")
+    record.reasoning = ""
+    note = trial_note_markdown(3, record)
+    assert note.startswith("#### Trial 3: independent sampler (fallback from `gpt-4o`)")
+    assert "**Fallback:** no usable answer after 4 attempts: a is out of range" in note
+    # A provider that never answered: no messages, still a short, valid note.
+    bare = trial_note_markdown(4, LLMRecord(model="m", attempts=1, fallback="provider error: X"))
+    assert "Prompt" not in bare and "Answer" not in bare and "provider error: X" in bare
+
+
+def test_clipped_values_are_marked() -> None:
+    note = trial_note_markdown(1, _record(clipped=["a"]))
+    assert "| 1.5 (clipped) | 2 |" in note
+
+
+# --------------------------------------------------------------------------- through the sampler
+
+
+def _llm_study(**sampler_options: Any) -> optuna.Study:
+    client = ScriptedClient(respond=answer_near_the_optimum())
+    sampler = LLMSampler(model=client, n_startup_trials=3, seed=0, **sampler_options)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(quadratic, n_trials=6)
+    return study
+
+
+def test_the_sampler_writes_a_note_per_llm_trial() -> None:
+    study = _llm_study()
+    notes = [note_of(study, t) for t in study.trials]
+    assert notes[:3] == ["", "", ""]  # startup trials: no LLM, no note
+    for trial, note in zip(study.trials[3:], notes[3:], strict=True):
+        assert f"#### Trial {trial.number}: proposed by `scripted`" in note
+        assert REASONING in note
+        assert f"Now you are at iteration {trial.number}." in note
+
+
+def test_notes_can_be_turned_off() -> None:
+    study = _llm_study(dashboard_notes=False)
+    assert all(note_of(study, t) == "" for t in study.trials)
+    assert "llm_model" in study.trials[-1].user_attrs
+
+
+def test_without_optuna_dashboard_nothing_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
+    study = _llm_study()
+    monkeypatch.delitem(sys.modules, "optuna_dashboard")
+    assert all(note_of(study, t) == "" for t in study.trials)
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
+    assert not write_trial_note(study, study.trials[-1], _record())
+    assert not write_study_note(study, "text")
+    assert save_study_figures(study) == []
+
+
+def test_a_failing_note_never_fails_a_trial(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("storage is read-only")
+
+    monkeypatch.setattr(optuna_dashboard, "save_note", broken)
+    with caplog.at_level(logging.WARNING):
+        study = _llm_study()
+    assert len(study.trials) == 6 and all(t.value is not None for t in study.trials)
+    warnings = [r for r in caplog.records if "could not write the dashboard note" in r.message]
+    assert len(warnings) == 1  # once per process, not once per trial
+    assert "storage is read-only" in warnings[0].message
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures_mark_llm_proposals_fallbacks_and_startup_trials_apart() -> None:
+    client = ScriptedClient(
+        ["a: 1, b: 5\nClose to the best.", "not an answer", "a: 2, b: 4\nNearby.", "no"],
+        respond=answer_near_the_optimum(),
+    )
+    sampler = LLMSampler(model=client, n_startup_trials=3, max_retries=0, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(quadratic, n_trials=8)
+    assert sum("llm_fallback" in t.user_attrs for t in study.trials) == 2
+    assert save_study_figures(study, env_id="Quadratic") == [BEST_SO_FAR_ID, PROPOSAL_MAP_ID]
+    assert figure_ids(study) == {BEST_SO_FAR_ID, PROPOSAL_MAP_ID}
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
+
+    figures = {k: json.loads(v) for k, v in get_plotly_graph_objects(attrs).items()}
+    by_name = {trace["name"]: trace for trace in figures[PROPOSAL_MAP_ID]["data"]}
+    assert set(by_name) == {"LLM proposal", "fallback", "startup / other"}
+    assert len(by_name["fallback"]["x"]) == 2 and by_name["fallback"]["marker"]["symbol"] == "x"
+    assert len(by_name["startup / other"]["x"]) == 3
+    curve = {trace["name"]: trace for trace in figures[BEST_SO_FAR_ID]["data"]}
+    best = curve["best so far"]["y"]
+    assert best == sorted(best) and best[-1] == study.best_value
+    # Saving again overwrites the same two figures.
+    save_study_figures(study)
+    assert figure_ids(study) == {BEST_SO_FAR_ID, PROPOSAL_MAP_ID}
+
+
+def test_no_map_unless_the_study_has_exactly_the_two_parameters() -> None:
+    study = optuna.create_study()
+    study.optimize(lambda t: sum(t.suggest_float(n, 0, 1) for n in "abc"), n_trials=3)
+    assert save_study_figures(study) == [BEST_SO_FAR_ID]
+    assert save_study_figures(optuna.create_study()) == []  # nothing complete yet
+
+
+# --------------------------------------------------------------------------- the run command
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ``optuna-llm-sampler run`` through the stub OpenAI server, with artifacts."""
+    folder = tmp_path_factory.mktemp("run")
+    rng = random.Random(0)
+
+    def respond(request: dict[str, Any]) -> str:
+        a, b = rng.uniform(-1, 0.3), rng.uniform(3, 7)
+        return json.dumps({"a": round(a, 4), "b": round(b, 4), "reasoning": REASONING})
+
+    argv = [
+        "run",
+        "--model",
+        "stub-model",
+        "--n-trials",
+        str(N_TRIALS),
+        "--n-startup-trials",
+        str(N_STARTUP),
+        "--n-eval-episodes",
+        "2",
+        "--no-progress",
+        "--study-name",
+        "llm-demo",
+        "--storage",
+        f"sqlite:///{folder / 'study.db'}",
+        "--artifacts",
+        str(folder / "art"),
+    ]
+    with pytest.MonkeyPatch.context() as mp, StubLLMServer(responder=respond) as server:
+        for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+            mp.delenv(name, raising=False)
+        assert main([*argv, "--base-url", server.openai_base_url]) == 0
+    yield folder
+
+
+def _load(folder: Path) -> optuna.Study:
+    return optuna.load_study(study_name="llm-demo", storage=f"sqlite:///{folder / 'study.db'}")
+
+
+def test_run_writes_the_study_note_and_figures(run_dir: Path) -> None:
+    study = _load(run_dir)
+    note = note_of(study)
+    assert note.startswith("### llm-demo\n")
+    for text in (
+        "| environment | `MountainCarContinuous-v0` |",
+        "| sampler | LLM, model `stub-model` at http://127.0.0.1:",
+        "| prompt template | default (ProPS tutorial) |",
+        "| parameters | a, b |",
+        f"| budget | {N_TRIALS} trials, {N_STARTUP} random first, 2 episodes of ≤ 1000 steps",
+        "| LLM trials | 6 proposals, 0 fallbacks (100% the LLM's own) |",
+        "| best re-scored | **",
+        "on 100 fresh episodes |",
+        f"optuna-llm-sampler dashboard --storage sqlite:///{run_dir / 'study.db'} "
+        f"--artifacts {run_dir / 'art'}",
+    ):
+        assert text in note
+    assert figure_ids(study) == {BEST_SO_FAR_ID, PROPOSAL_MAP_ID}
+    llm_trials = [t for t in study.trials if "llm_model" in t.user_attrs]
+    assert len(llm_trials) == N_TRIALS - N_STARTUP
+    assert all(REASONING in note_of(study, t) for t in llm_trials)
+
+
+def test_dashboard_command_rejects_a_missing_storage_or_artifacts_folder(
+    tmp_path: Path, run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = f"sqlite:///{tmp_path / 'nope.db'}"
+    assert main(["dashboard", "--storage", missing, "--port", "0"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    args = ["dashboard", "--storage", storage, "--artifacts", str(tmp_path / "x"), "--port", "0"]
+    assert main(args) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_dashboard_server_serves_the_study_with_its_artifacts(run_dir: Path) -> None:
+    server = DashboardServer(
+        f"sqlite:///{run_dir / 'study.db'}", artifacts=str(run_dir / "art"), port=0
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert server.url == f"http://127.0.0.1:{server.port}/dashboard"
+        base = server.url.removesuffix("/dashboard")
+        meta = json.load(urllib.request.urlopen(f"{base}/api/meta", timeout=30))
+        assert meta["artifact_is_available"] is True
+        study_id = _load(run_dir)._study_id
+        detail = json.load(urllib.request.urlopen(f"{base}/api/studies/{study_id}", timeout=30))
+        assert detail["name"] == "llm-demo"
+        last = detail["trials"][-1]
+        assert {a["filename"] for a in last["artifacts"]} == {
+            f"rollout_trial_{N_TRIALS - 1}.csv",
+            f"policy_trial_{N_TRIALS - 1}.json",
+        }
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------- in a real browser
+
+
+def _start_dashboard_command(run_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """``optuna-llm-sampler dashboard`` in a subprocess on a free port; returns it and its URL."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "optuna_llm_sampler.cli",
+            "dashboard",
+            "--storage",
+            f"sqlite:///{run_dir / 'study.db'}",
+            "--artifacts",
+            str(run_dir / "art"),
+            "--port",
+            "0",
+        ],
+        cwd=run_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + 60
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if line.startswith("optuna-dashboard at "):
+            url = line.split()[2]
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"the dashboard command printed no URL: {''.join(seen)}")
+    if proc.poll() is not None:
+        pytest.fail(f"the dashboard command exited: {''.join(seen)}")
+    # It printed the URL once listening; wait until it answers.
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return proc, url
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason=f"needs Chromium at {CHROMIUM} (apt-get install chromium)"
+)
+def test_the_trial_page_shows_the_note_user_attrs_and_artifacts_in_chromium(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    study_id = _load(run_dir)._study_id
+    number = N_TRIALS - 1  # an LLM trial with the whole history in its prompt
+    proc, url = _start_dashboard_command(run_dir)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(tmp_path / "chromium-profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                viewport={"width": 1280, "height": 800},
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            try:
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                page.goto(f"{url}/studies/{study_id}/trials?numbers={number}")
+                page.get_by_text(f"Trial {number} (trial_id=").wait_for()
+                # The note: rendered Markdown that only the note holds.
+                page.get_by_text(f"Trial {number}: proposed by").wait_for()
+                page.get_by_text(f"Now you are at iteration {number}.").wait_for()
+                assert page.get_by_text("Answer 1:").count() == 1
+                assert page.locator("blockquote", has_text=REASONING).count() == 1
+                assert page.locator("table", has_text="a").count() == 1
+                # The short user attributes (shown as "key value").
+                page.get_by_text(f"llm_reasoning {REASONING}", exact=True).wait_for()
+                page.get_by_text("llm_model stub-model", exact=True).wait_for()
+                for name in ("llm_prompt_tokens", "llm_completion_tokens", "llm_attempts"):
+                    page.get_by_text(re.compile(rf"^{name} \d+$")).wait_for()
+                # The rollout artifacts.
+                page.get_by_text(f"rollout_trial_{number}.csv").wait_for()
+                page.get_by_text(f"policy_trial_{number}.json").wait_for()
+                page.wait_for_load_state("networkidle")
+                shot = tmp_path / "dashboard.png"
+                page.screenshot(path=str(shot))
+                target = os.environ.get("SAVE_DASHBOARD_SCREENSHOT")
+                if target:
+                    path = Path(target) if Path(target).is_absolute() else REPO / target
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(shot, path)
+
+                # The study page: the run's figures; the note page: the run's study note.
+                page.goto(f"{url}/studies/{study_id}")
+                page.get_by_text("Proposals over (a, b)").first.wait_for()
+                page.get_by_text("Best so far on MountainCarContinuous-v0").first.wait_for()
+                page.goto(f"{url}/studies/{study_id}/note")
+                page.get_by_text("best re-scored").wait_for()
+            finally:
+                context.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert shot.stat().st_size > 10_000

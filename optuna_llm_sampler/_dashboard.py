@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import math
 import os
 import re
+import socket
 import socketserver
 import sys
 import textwrap
@@ -522,6 +523,10 @@ class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ThreadingServerV6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
         _logger.debug(f"{self.address_string()} {format % args}")
@@ -579,7 +584,11 @@ class DashboardServer:
         app = dashboard.wsgi(storage, artifact_store=store)
         try:
             self._server = make_server(
-                host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+                host,
+                port,
+                app,
+                server_class=_ThreadingServerV6 if ":" in host else _ThreadingServer,
+                handler_class=_QuietHandler,
             )
         except OSError as error:
             raise ValueError(

@@ -307,6 +307,9 @@ def test_dashboard_command_rejects_a_missing_storage_or_artifacts_folder(
     args = ["dashboard", "--storage", storage, "--artifacts", str(tmp_path / "x"), "--port", "0"]
     assert main(args) == 2
     assert "is not a folder" in capsys.readouterr().err
+    with DashboardServer(storage, port=0) as busy:
+        assert main(["dashboard", "--storage", storage, "--port", str(busy.port)]) == 2
+        assert f"cannot listen on 127.0.0.1:{busy.port}" in capsys.readouterr().err
 
 
 def test_dashboard_server_serves_the_study_with_its_artifacts(run_dir: Path) -> None:

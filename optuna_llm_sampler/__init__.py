@@ -18,11 +18,15 @@ from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler._sampler import LLMSampler
 from optuna_llm_sampler.providers import Completion
 from optuna_llm_sampler.providers import create_client
+from optuna_llm_sampler.providers import GeminiClient
+from optuna_llm_sampler.providers import LlamaCppClient
 from optuna_llm_sampler.providers import LLMClient
 from optuna_llm_sampler.providers import Message
+from optuna_llm_sampler.providers import OpenAIClient
 from optuna_llm_sampler.providers import ProviderConfigError
 from optuna_llm_sampler.providers import ProviderError
 from optuna_llm_sampler.providers import ProviderUnavailableError
+from optuna_llm_sampler.providers import ResponseCache
 from optuna_llm_sampler.providers import ScriptedClient
 
 
@@ -30,14 +34,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Completion",
+    "GeminiClient",
     "LLMClient",
+    "LlamaCppClient",
     "LLMRecord",
     "LLMSampler",
     "LLMUsage",
     "Message",
+    "OpenAIClient",
     "ProviderConfigError",
     "ProviderError",
     "ProviderUnavailableError",
+    "ResponseCache",
     "ScriptedClient",
     "build_json_schema",
     "create_client",

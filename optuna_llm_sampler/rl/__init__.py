@@ -32,6 +32,8 @@ from optuna_llm_sampler.rl._objective import linear_policy_objective
 from optuna_llm_sampler.rl._objective import policy_from_params
 from optuna_llm_sampler.rl._objective import weights_from_params
 from optuna_llm_sampler.rl._policy import LinearPolicy
+from optuna_llm_sampler.rl._tasks import MOUNTAINCAR_TASK
+from optuna_llm_sampler.rl._tasks import TASK_DESCRIPTIONS
 from optuna_llm_sampler.rl._warmup import add_warmup_trials
 from optuna_llm_sampler.rl._warmup import load_warmup_folder
 from optuna_llm_sampler.rl._warmup import read_warmup_file
@@ -42,6 +44,7 @@ __all__ = [
     "EVALUATION_SEED",
     "EvaluationResult",
     "LinearPolicy",
+    "MOUNTAINCAR_TASK",
     "Rollout",
     "add_warmup_trials",
     "default_param_names",
@@ -52,6 +55,7 @@ __all__ = [
     "policy_from_params",
     "read_warmup_file",
     "rollout_episode",
+    "TASK_DESCRIPTIONS",
     "weights_from_params",
     "write_warmup_file",
 ]

@@ -16,6 +16,8 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_llm_sampler._dashboard import publish_run
+from optuna_llm_sampler._distributed import PerTrialRandomSampler
+from optuna_llm_sampler._distributed import StudyTarget
 from optuna_llm_sampler._records import llm_usage
 from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler._samplers import default_model
@@ -253,6 +255,8 @@ def run_study(
         "budget": config.n_trials,
         "max_history_tokens": config.max_history_tokens,
         "max_total_tokens": config.max_total_tokens,
+        # Workers share --seed; RandomSampler(seed) would repeat one worker's points in another.
+        "independent_sampler": PerTrialRandomSampler(seed=config.seed),
     }
     if config.base_url:
         llm_options["base_url"] = config.base_url
@@ -284,7 +288,9 @@ def run_study(
         )
         echo(f"warmup: {len(added)} trials imported from {config.warmup_dir}")
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    remaining = 0 if create_only else config.n_trials - done
+    # Counts every worker's running trials too, so N workers stop at n_trials in total.
+    target = StudyTarget(config.n_trials)
+    remaining = 0 if create_only else target.room(study)
     if done:
         echo(f"resuming study {study_name!r}: {done} of {config.n_trials} trials complete")
     objective = linear_policy_objective(
@@ -304,7 +310,12 @@ def run_study(
         store = FileSystemArtifactStore(config.artifacts)
         objective = _with_artifacts(objective, config, names, store)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, show_progress_bar=config.progress)
+        study.optimize(
+            target.guard(objective),
+            n_trials=remaining,
+            show_progress_bar=config.progress,
+            callbacks=[target],
+        )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     best_value = best_params = rescored_mean = rescored_std = None
     if complete:

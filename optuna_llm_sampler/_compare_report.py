@@ -1,0 +1,304 @@
+"""Files of a comparison: ``summary.md``, ``summary.csv``, ``studies.csv``, ``best_so_far.png``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import csv
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optuna_llm_sampler._compare_stats import best_so_far_matrix
+from optuna_llm_sampler._compare_stats import checkpoints
+from optuna_llm_sampler._compare_stats import Direction
+from optuna_llm_sampler._compare_stats import SamplerStats
+from optuna_llm_sampler._compare_stats import Spread
+from optuna_llm_sampler._compare_stats import StudyStats
+from optuna_llm_sampler._compare_worker import dashboard_command
+
+
+_SPREAD_FIELDS = ("median", "q1", "q3", "min", "max")
+
+
+def _spread_columns(prefix: str, spread: Spread | None) -> dict[str, Any]:
+    if spread is None:
+        return {f"{prefix}_{name}": "" for name in _SPREAD_FIELDS}
+    return {f"{prefix}_{name}": _number(getattr(spread, name)) for name in _SPREAD_FIELDS}
+
+
+def _number(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def write_summary_csv(
+    path: Path, rows: Sequence[SamplerStats], *, n_trials: int, threshold: float | None
+) -> Path:
+    """One row per sampler: ``*_median``, ``*_q1``, ``*_q3``, ``*_min``, ``*_max`` of each number
+    over seeds. Trials to the threshold are ``inf`` for seeds that did not reach it."""
+    records: list[dict[str, Any]] = []
+    for row in rows:
+        record: dict[str, Any] = {
+            "sampler": row.sampler,
+            "n_seeds": len(row.seeds),
+            "seeds": " ".join(str(s) for s in row.seeds),
+            "n_trials": n_trials,
+        }
+        for n in checkpoints(n_trials):
+            record.update(_spread_columns(f"best_at_{n}", row.best_at.get(n)))
+        record["threshold"] = _number(threshold)
+        record["seeds_reaching_threshold"] = row.reached if threshold is not None else ""
+        record.update(_spread_columns("trials_to_threshold", row.trials_to_threshold))
+        record.update(_spread_columns("rescored_best", row.rescored))
+        record.update(_spread_columns("sampler_ms_per_trial", row.sampler_ms))
+        record.update(_spread_columns("objective_ms_per_trial", row.objective_ms))
+        for key in ("calls", "tokens", "fallbacks", "latency_s_per_call"):
+            record.update(_spread_columns(f"llm_{key}", row.llm.get(key) if row.llm else None))
+        records.append(record)
+    _write_csv(path, records)
+    return path
+
+
+def write_studies_csv(path: Path, studies: Sequence[StudyStats], *, n_trials: int) -> Path:
+    """One row per study (sampler and seed): the per-seed numbers behind the summary."""
+    records: list[dict[str, Any]] = []
+    for s in studies:
+        record: dict[str, Any] = {
+            "sampler": s.sampler,
+            "seed": s.seed,
+            "study_name": s.study_name,
+            "n_complete": s.n_complete,
+        }
+        for n in checkpoints(n_trials):
+            record[f"best_at_{n}"] = _number(s.best_at(n))
+        record["trials_to_threshold"] = _number(s.trials_to_threshold)
+        record["rescored_best"] = _number(s.rescored)
+        record["sampler_ms_per_trial"] = _number(
+            None if s.sampler_s is None else 1000 * s.sampler_s
+        )
+        record["objective_ms_per_trial"] = _number(
+            None if s.objective_s is None else 1000 * s.objective_s
+        )
+        record["llm_calls"] = s.usage.calls
+        record["llm_tokens"] = s.usage.total_tokens
+        record["llm_fallbacks"] = s.usage.fallbacks
+        record["llm_latency_s"] = _number(round(s.usage.latency_s, 3))
+        records.append(record)
+    _write_csv(path, records)
+    return path
+
+
+def _write_csv(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    fields: list[str] = []
+    for record in records:
+        fields.extend(k for k in record if k not in fields)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def summary_table(rows: Sequence[SamplerStats], *, n_trials: int, threshold: float | None) -> str:
+    """The main table in Markdown: one row per sampler, ``median [q1–q3]`` over seeds."""
+    marks = checkpoints(n_trials)
+    header = ["sampler", *(f"best @{n}" for n in marks)]
+    if threshold is not None:
+        header += [f"trials to {_threshold_text(threshold)}", "seeds reaching it"]
+    if any(r.rescored is not None for r in rows):
+        header.append("best re-scored")
+    header.append("sampler ms/trial")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r.sampler, *(r.best_at[n].format(1) for n in marks)]
+        if threshold is not None and r.trials_to_threshold is not None:
+            cells += [
+                r.trials_to_threshold.format(0, above=n_trials),
+                f"{r.reached}/{len(r.seeds)}",
+            ]
+        if any(x.rescored is not None for x in rows):
+            cells.append(r.rescored.format(1) if r.rescored is not None else "–")
+        cells.append(r.sampler_ms.format(1))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def llm_table(rows: Sequence[SamplerStats]) -> str | None:
+    """What the LLM samplers cost per study, or ``None`` when no LLM sampler ran."""
+    llm_rows = [r for r in rows if r.llm]
+    if not llm_rows:
+        return None
+    lines = [
+        "| sampler | calls | tokens | fallbacks | latency s/call |",
+        "|---|---|---|---|---|",
+    ]
+    for r in llm_rows:
+        llm = r.llm or {}
+        cells = [
+            r.sampler,
+            llm["calls"].format(0),
+            llm["tokens"].format(0),
+            llm["fallbacks"].format(0),
+            llm["latency_s_per_call"].format(2),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _threshold_text(threshold: float) -> str:
+    return f"{threshold:g}"
+
+
+def write_summary_md(
+    path: Path,
+    rows: Sequence[SamplerStats],
+    studies: Sequence[StudyStats],
+    *,
+    title: str,
+    storage: str,
+    n_trials: int,
+    threshold: float | None,
+    direction: Direction,
+    plot: str | None,
+    errors: Sequence[str] = (),
+) -> Path:
+    """The summary in Markdown: setup, the main table, the LLM's cost, how to read them."""
+    seeds = sorted({s.seed for s in studies})
+    short = [s for s in studies if s.n_complete < n_trials]
+    better = "≥" if direction == "maximize" else "≤"
+    parts = [
+        f"# Sampler comparison: {title}",
+        "",
+        f"{len(seeds)} seeds ({', '.join(map(str, seeds))}) × {n_trials} trials per sampler, "
+        f"{direction}. Cells are the median over seeds with the inter-quartile range in "
+        "brackets. Computed from the storage; open it with "
+        f"`{dashboard_command(storage)}`.",
+        "",
+        summary_table(rows, n_trials=n_trials, threshold=threshold),
+        "",
+        "- **best @n**: the best value among the first n complete trials.",
+    ]
+    if threshold is not None:
+        parts.append(
+            f"- **trials to {_threshold_text(threshold)}**: complete trials until a value first "
+            f"was {better} {_threshold_text(threshold)}; a seed that never got there counts as "
+            f'more than {n_trials} (shown ">{n_trials}"), and the median is then an observed '
+            "value (the upper one for an even number of seeds)."
+        )
+    if any(r.rescored is not None for r in rows):
+        parts.append(
+            "- **best re-scored**: the study's best trial evaluated again on fresh episodes (its "
+            "best value overstates it: it is the maximum of many noisy estimates)."
+        )
+    parts.append(
+        "- **sampler ms/trial**: wall time of a trial minus the objective's own time "
+        "(`datetime_complete - datetime_start - objective_s`), i.e. sampling plus storage; "
+        "the median over a study's trials, so one-off costs of a fresh worker process "
+        "(imports) do not count."
+    )
+    table = llm_table(rows)
+    if table is not None:
+        parts += ["", "## LLM cost per study", "", table]
+    if plot is not None:
+        parts += ["", f"![median best value so far, with inter-quartile band]({plot})"]
+    if short or errors:
+        parts += ["", "## Incomplete", ""]
+        parts += [f"- {s.study_name}: {s.n_complete} of {n_trials} trials" for s in short]
+        parts += [f"- {error}" for error in errors]
+    parts += ["", "Per-seed numbers: `studies.csv`; per-sampler numbers: `summary.csv`.", ""]
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def plot_best_so_far(
+    path: Path,
+    curves: dict[str, Sequence[StudyStats]],
+    *,
+    n_trials: int,
+    threshold: float | None,
+    direction: Direction,
+    title: str,
+) -> Path:
+    """Median best value so far per sampler, with the inter-quartile band, and the threshold.
+
+    Drawn on the Agg canvas through matplotlib's object-oriented API (pyplot and the user's
+    backend are never touched).
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError as error:
+        raise ImportError(
+            "matplotlib is needed for the comparison's plot: "
+            "pip install 'optuna-llm-sampler[plots]'."
+        ) from error
+
+    figure = Figure(figsize=(7.5, 4.6), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    x = np.arange(1, n_trials + 1)
+    shown_low: list[float] = []
+    shown_high: list[float] = []
+    for i, (sampler, studies) in enumerate(curves.items()):
+        matrix = best_so_far_matrix(studies, n_trials)
+        if not np.isfinite(matrix).any():
+            continue
+        q1, median, q3 = (_nanpercentile(matrix, q) for q in (25, 50, 75))
+        color = f"C{i % 10}"
+        label = f"{sampler} ({len(studies)} seeds)"
+        ax.plot(x, median, color=color, linewidth=2, drawstyle="steps-post", label=label)
+        ax.fill_between(x, q1, q3, color=color, alpha=0.18, linewidth=0, step="post")
+        # The first trials are often far worse than the rest: scale the axis from trial 5 on.
+        tail = slice(min(n_trials, 5) - 1, None)
+        if direction == "maximize":
+            lows, highs = _finite(q1[tail], q1), _finite(q3, q3)
+        else:
+            lows, highs = _finite(q1, q1), _finite(q3[tail], q3)
+        shown_low.append(float(lows.min()))  # the matrix has a finite value, so these do too
+        shown_high.append(float(highs.max()))
+    if threshold is not None:
+        ax.axhline(
+            threshold,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"threshold {threshold:g}",
+        )
+        shown_low.append(threshold)
+        shown_high.append(threshold)
+    if shown_low:
+        low, high = min(shown_low), max(shown_high)
+        pad = 0.08 * (high - low) if high > low else 1.0
+        ax.set_ylim(low - pad, high + pad)
+    ax.set_xlim(1, n_trials)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel("best value so far")
+    ax.set_title(f"{title}: median over seeds, band = inter-quartile range")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right" if direction == "maximize" else "upper right", fontsize=9)
+    os.makedirs(path.parent, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def _finite(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The finite entries of ``values``, or of ``fallback`` when there are none."""
+    finite = values[np.isfinite(values)]
+    return finite if finite.size else fallback[np.isfinite(fallback)]
+
+
+def _nanpercentile(matrix: np.ndarray, q: float) -> np.ndarray:
+    out = np.full(matrix.shape[1], np.nan)
+    for j in range(matrix.shape[1]):
+        column = matrix[:, j]
+        column = column[np.isfinite(column)]
+        if column.size:
+            out[j] = np.percentile(column, q)
+    return out

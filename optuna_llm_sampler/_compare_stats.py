@@ -1,0 +1,275 @@
+"""The numbers of a comparison, computed from trials as the storage holds them (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+import math
+from typing import Literal
+
+import numpy as np
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from optuna_llm_sampler._compare_worker import OBJECTIVE_S
+from optuna_llm_sampler._records import LLMUsage
+from optuna_llm_sampler._records import usage_of_trials
+
+
+Direction = Literal["maximize", "minimize"]
+#: Best values are reported at these trial counts (those below ``n_trials``), and at ``n_trials``.
+CHECKPOINTS = (10, 20, 50, 100)
+
+
+def checkpoints(n_trials: int) -> list[int]:
+    """Trial counts at which the best value is reported.
+
+    Example:
+        >>> checkpoints(100), checkpoints(15), checkpoints(400)
+        ([10, 20, 50, 100], [10, 15], [10, 20, 50, 100, 400])
+    """
+    return sorted({c for c in CHECKPOINTS if c < n_trials} | {n_trials})
+
+
+@dataclass(frozen=True)
+class StudyStats:
+    """One study (one sampler, one seed) of a comparison.
+
+    Attributes:
+        sampler: The sampler's label (``tpe``, ``llm-gpt-4o``...).
+        seed: The seed.
+        study_name: The study's name in the storage.
+        n_complete: Complete trials counted (at most ``n_trials``).
+        best_so_far: Best value after each of the first ``n_complete`` complete trials, in trial
+            order.
+        trials_to_threshold: Complete trials until the value first reached the threshold
+            (``>=`` when maximizing, ``<=`` when minimizing); ``None`` if it did not, or no
+            threshold was given.
+        rescored: The best trial re-scored (the study's ``rescored_best`` user attribute).
+        sampler_s: Median over trials of the seconds spent outside the objective (sampling and
+            storage): ``datetime_complete - datetime_start - objective_s``, over trials with
+            ``objective_s``. The median, so that one-off costs of a fresh worker process
+            (imports, the first storage access) do not dominate a short study.
+        objective_s: Median over trials of the seconds the objective itself took.
+        usage: LLM totals of the counted trials (zero for Optuna's samplers).
+    """
+
+    sampler: str
+    seed: int
+    study_name: str
+    n_complete: int
+    best_so_far: tuple[float, ...]
+    trials_to_threshold: int | None
+    rescored: float | None
+    sampler_s: float | None
+    objective_s: float | None
+    usage: LLMUsage
+
+    def best_at(self, n: int) -> float:
+        """The best value after ``n`` complete trials (NaN if the study has fewer)."""
+        return self.best_so_far[n - 1] if 0 < n <= len(self.best_so_far) else math.nan
+
+
+def study_stats(
+    trials: Iterable[FrozenTrial],
+    *,
+    sampler: str,
+    seed: int,
+    study_name: str,
+    n_trials: int,
+    threshold: float | None = None,
+    direction: Direction = "maximize",
+    rescored: float | None = None,
+) -> StudyStats:
+    """Compute a study's :class:`StudyStats` from its trials.
+
+    Only the first ``n_trials`` complete trials (in trial order) count, so a study that ran
+    longer compares on equal terms.
+
+    Example:
+        >>> stats = study_stats(study.trials, sampler="tpe", seed=0, study_name=study.study_name,
+        ...                     n_trials=100, threshold=90)  # doctest: +SKIP
+        >>> stats.best_at(10), stats.trials_to_threshold  # doctest: +SKIP
+    """
+    complete = sorted(
+        (t for t in trials if t.state == TrialState.COMPLETE and t.value is not None),
+        key=lambda t: t.number,
+    )[:n_trials]
+    values = np.array([float(t.value) for t in complete if t.value is not None])
+    if direction == "maximize":
+        best = np.maximum.accumulate(values) if values.size else values
+        reached = values >= threshold if threshold is not None else None
+    else:
+        best = np.minimum.accumulate(values) if values.size else values
+        reached = values <= threshold if threshold is not None else None
+    to_threshold = None
+    if reached is not None and reached.any():
+        to_threshold = int(np.argmax(reached)) + 1
+
+    overheads: list[float] = []
+    objectives: list[float] = []
+    for t in complete:
+        spent = t.user_attrs.get(OBJECTIVE_S)
+        if not isinstance(spent, (int, float)) or t.datetime_start is None:
+            continue
+        if t.datetime_complete is None:
+            continue
+        duration = (t.datetime_complete - t.datetime_start).total_seconds()
+        overheads.append(max(0.0, duration - float(spent)))
+        objectives.append(float(spent))
+    return StudyStats(
+        sampler=sampler,
+        seed=seed,
+        study_name=study_name,
+        n_complete=len(complete),
+        best_so_far=tuple(float(v) for v in best),
+        trials_to_threshold=to_threshold,
+        rescored=rescored,
+        sampler_s=float(np.median(overheads)) if overheads else None,
+        objective_s=float(np.median(objectives)) if objectives else None,
+        usage=usage_of_trials(complete),
+    )
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and spread of one number over seeds.
+
+    Attributes:
+        median: The median (NaN without values).
+        q1: The first quartile.
+        q3: The third quartile.
+        min: The smallest value.
+        max: The largest value.
+        n: Values counted (NaN values are left out).
+    """
+
+    median: float
+    q1: float
+    q3: float
+    min: float
+    max: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Iterable[float | None], *, method: str = "linear") -> Spread:
+        """The spread of ``values`` (``None`` and NaN left out; ``inf`` kept).
+
+        ``method`` is numpy's percentile method: ``"linear"`` by default, ``"higher"`` for
+        counts where a value must be one that was observed (the upper median of an even count).
+
+        Example:
+            >>> Spread.of([1, 2, 3, 4, 5]).median
+            3.0
+        """
+        array = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+        if array.size == 0:
+            return cls(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
+        if np.isinf(array).any():
+            method = "higher" if method == "linear" else method  # no interpolation with inf
+        q1, median, q3 = np.percentile(array, [25, 50, 75], method=method)  # type: ignore[call-overload]
+        return cls(
+            float(median), float(q1), float(q3), float(array.min()), float(array.max()), array.size
+        )
+
+    def format(self, digits: int = 1, *, above: int | None = None) -> str:
+        """``"median [q1–q3]"``; with ``above``, values beyond it print as ``">above"``.
+
+        Example:
+            >>> Spread.of([10, 12, 30]).format(0)
+            '12 [11–21]'
+        """
+        if self.n == 0:
+            return "–"
+
+        def number(value: float) -> str:
+            if above is not None and value > above:
+                return f">{above}"
+            return f"{value:.{digits}f}"
+
+        if self.q1 == self.q3:
+            return number(self.median)
+        return f"{number(self.median)} [{number(self.q1)}–{number(self.q3)}]"
+
+
+@dataclass(frozen=True)
+class SamplerStats:
+    """One sampler over all seeds: median and spread of each number.
+
+    Attributes:
+        sampler: The sampler's label.
+        seeds: The seeds counted.
+        best_at: Best value after ``n`` trials, per checkpoint ``n``.
+        trials_to_threshold: Trials until the threshold was first reached; seeds that did not
+            reach it count as ``inf`` (printed ``"> n_trials"``). ``None`` without a threshold.
+        reached: Seeds that reached the threshold.
+        rescored: The best trial re-scored, or ``None`` when nothing was re-scored.
+        sampler_ms: Milliseconds per trial outside the objective (sampler and storage).
+        objective_ms: Milliseconds per trial of the objective.
+        llm: For LLM samplers, per-study ``calls``, ``tokens``, ``fallbacks``,
+            ``latency_s_per_call``; else ``None``.
+    """
+
+    sampler: str
+    seeds: tuple[int, ...]
+    best_at: dict[int, Spread]
+    trials_to_threshold: Spread | None
+    reached: int
+    rescored: Spread | None
+    sampler_ms: Spread
+    objective_ms: Spread
+    llm: dict[str, Spread] | None
+
+
+def sampler_stats(
+    sampler: str, studies: Sequence[StudyStats], *, n_trials: int, threshold: float | None
+) -> SamplerStats:
+    """Aggregate one sampler's :class:`StudyStats` over seeds."""
+    best_at = {n: Spread.of(s.best_at(n) for s in studies) for n in checkpoints(n_trials)}
+    to_threshold = None
+    reached = 0
+    if threshold is not None:
+        reached = sum(s.trials_to_threshold is not None for s in studies)
+        to_threshold = Spread.of(
+            (
+                math.inf if s.trials_to_threshold is None else s.trials_to_threshold
+                for s in studies
+                if s.n_complete
+            ),
+            method="higher",
+        )
+    rescored_values = [s.rescored for s in studies if s.rescored is not None]
+    llm = None
+    if any(s.usage.llm_trials for s in studies):
+        llm = {
+            "calls": Spread.of(s.usage.calls for s in studies),
+            "tokens": Spread.of(s.usage.total_tokens for s in studies),
+            "fallbacks": Spread.of(s.usage.fallbacks for s in studies),
+            "latency_s_per_call": Spread.of(
+                s.usage.latency_s / s.usage.calls if s.usage.calls else None for s in studies
+            ),
+        }
+    return SamplerStats(
+        sampler=sampler,
+        seeds=tuple(s.seed for s in studies),
+        best_at=best_at,
+        trials_to_threshold=to_threshold,
+        reached=reached,
+        rescored=Spread.of(rescored_values) if rescored_values else None,
+        sampler_ms=Spread.of(None if s.sampler_s is None else 1000 * s.sampler_s for s in studies),
+        objective_ms=Spread.of(
+            None if s.objective_s is None else 1000 * s.objective_s for s in studies
+        ),
+        llm=llm,
+    )
+
+
+def best_so_far_matrix(studies: Sequence[StudyStats], n_trials: int) -> np.ndarray:
+    """Best-so-far curves of ``studies`` as rows of an array ``(len(studies), n_trials)``, NaN
+    where a study has fewer trials."""
+    matrix = np.full((len(studies), n_trials), np.nan)
+    for i, s in enumerate(studies):
+        curve = s.best_so_far[:n_trials]
+        matrix[i, : len(curve)] = curve
+    return matrix

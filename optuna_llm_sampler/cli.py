@@ -12,6 +12,7 @@ from optuna_llm_sampler._run import MOUNTAINCAR
 from optuna_llm_sampler._run import run_study
 from optuna_llm_sampler._run import RunConfig
 from optuna_llm_sampler._samplers import SAMPLER_NAMES
+from optuna_llm_sampler.compare import add_compare_parser
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run(subparsers)
+    add_compare_parser(subparsers)
     add_dashboard_parser(subparsers)
     return parser
 

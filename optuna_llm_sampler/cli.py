@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import sys
 
 from optuna_llm_sampler._dashboard import add_dashboard_parser
+from optuna_llm_sampler._plot_command import add_plot_parser
 from optuna_llm_sampler._run import DEFAULT_STORAGE
 from optuna_llm_sampler._run import MOUNTAINCAR
 from optuna_llm_sampler._run import run_study
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(subparsers)
     add_compare_parser(subparsers)
     add_dashboard_parser(subparsers)
+    add_plot_parser(subparsers)
     return parser
 
 

@@ -158,3 +158,21 @@ def test_bad_arguments_are_clear_errors(in_tmp: Path, capsys, extra, message) ->
     assert "secret" not in err
     assert "Traceback" not in err
     assert not os.path.exists(in_tmp / "secret")
+
+
+def test_plot_a_trial_and_given_weights(in_tmp: Path, capsys) -> None:
+    assert main(["run", "--sampler", "random", "--n-trials", "3", "--no-progress"]) == 0
+    storage = ["--storage", "sqlite:///optuna_llm_sampler.db"]
+    name = ["--study-name", "MountainCarContinuous-v0-random-seed0"]
+    assert main(["plot", *storage, *name, "--trial", "1", "--max-steps", "60"]) == 0
+    assert main(["plot", "--weights=-0.2,6.5", "--no-gif", "--out", "mine"]) == 0
+    out = capsys.readouterr().out
+    assert "plots/episode_trial1.png" in out and "return" in out
+    for path in (
+        "plots/episode_trial1.png",
+        "plots/episode_trial1.gif",
+        "mine/episode_weights.png",
+    ):
+        assert (in_tmp / path).stat().st_size > 1000
+    assert main(["plot", "--weights", "x,y"]) == 2
+    assert "--weights must be comma-separated numbers" in capsys.readouterr().err

@@ -288,9 +288,10 @@ def run_study(
         )
         echo(f"warmup: {len(added)} trials imported from {config.warmup_dir}")
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    # Counts every worker's running trials too, so N workers stop at n_trials in total.
+    # Counts every worker's running trials too, so N workers stop at n_trials in total; the
+    # worker's own count stays a bound (n_trials - done), for objectives that keep failing.
     target = StudyTarget(config.n_trials)
-    remaining = 0 if create_only else target.room(study)
+    remaining = 0 if create_only or target.room(study) == 0 else config.n_trials - done
     if done:
         echo(f"resuming study {study_name!r}: {done} of {config.n_trials} trials complete")
     objective = linear_policy_objective(

@@ -105,7 +105,7 @@ def _write_csv(path: Path, records: Sequence[dict[str, Any]]) -> None:
 
 
 def summary_table(rows: Sequence[SamplerStats], *, n_trials: int, threshold: float | None) -> str:
-    """The main table in Markdown: one row per sampler, ``median [q1–q3]`` over seeds."""
+    """The main table in Markdown: one row per sampler, ``median [q1, q3]`` over seeds."""
     marks = checkpoints(n_trials)
     header = ["sampler", *(f"best @{n}" for n in marks)]
     if threshold is not None:
@@ -175,8 +175,8 @@ def write_summary_md(
         f"# Sampler comparison: {title}",
         "",
         f"{len(seeds)} seeds ({', '.join(map(str, seeds))}) × {n_trials} trials per sampler, "
-        f"{direction}. Cells are the median over seeds with the inter-quartile range in "
-        "brackets. Computed from the storage; open it with "
+        f"{direction}. Cells are the median over seeds, with the first and third quartiles in "
+        "brackets (the inter-quartile range). Computed from the storage; open it with "
         f"`{dashboard_command(storage)}`.",
         "",
         summary_table(rows, n_trials=n_trials, threshold=threshold),

@@ -174,11 +174,11 @@ class Spread:
         )
 
     def format(self, digits: int = 1, *, above: int | None = None) -> str:
-        """``"median [q1–q3]"``; with ``above``, values beyond it print as ``">above"``.
+        """``"median [q1, q3]"``; with ``above``, values beyond it print as ``">above"``.
 
         Example:
             >>> Spread.of([10, 12, 30]).format(0)
-            '12 [11–21]'
+            '12 [11, 21]'
         """
         if self.n == 0:
             return "–"
@@ -186,11 +186,12 @@ class Spread:
         def number(value: float) -> str:
             if above is not None and value > above:
                 return f">{above}"
-            return f"{value:.{digits}f}"
+            text = f"{value:.{digits}f}"
+            return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
 
         if self.q1 == self.q3:
             return number(self.median)
-        return f"{number(self.median)} [{number(self.q1)}–{number(self.q3)}]"
+        return f"{number(self.median)} [{number(self.q1)}, {number(self.q3)}]"
 
 
 @dataclass(frozen=True)

@@ -360,6 +360,6 @@ def test_cli_errors_are_clear(in_tmp: Path, capsys, extra, message) -> None:
 def test_spread_marks_seeds_that_never_reached_the_threshold() -> None:
     spread = Spread.of([12, math.inf, 30, math.inf, 7], method="higher")
     assert spread.median == 30 and spread.max == math.inf
-    assert spread.format(0, above=100) == "30 [12–>100]"
+    assert spread.format(0, above=100) == "30 [12, >100]"
     assert Spread.of([math.inf, math.inf]).format(0, above=50) == ">50"
     assert Spread.of([None, math.nan]).format() == "–"

@@ -423,6 +423,17 @@ def compare(
             make_sampler(sampler, seed=0, n_startup_trials=n_startup_trials, llm_options=options)
 
     workers = min(n_jobs, len(todo))
+    model = options.get("model") or default_model()
+    if (
+        workers > 1
+        and isinstance(model, str)
+        and model.startswith("local")
+        and any(t.sampler == "llm" for t in todo)
+    ):
+        echo(
+            f"note: {workers} processes each load the local model and share the CPU cores; "
+            "llama.cpp slows badly then: n_jobs=1 is usually faster."
+        )
     if workers > 1:
         _check_picklable(next((t for t in todo if t.sampler == "llm"), todo[0]))
     results = _run_tasks(

@@ -81,6 +81,29 @@ def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str,
     }
 
 
+def build_candidates_schema(
+    search_space: Mapping[str, BaseDistribution], n_candidates: int
+) -> dict[str, Any]:
+    """The JSON schema of an answer with ``n_candidates`` proposals and one ``reasoning``."""
+    point = build_json_schema(search_space)
+    del point["properties"][REASONING_KEY]
+    point["required"].remove(REASONING_KEY)
+    return {
+        "type": "object",
+        "properties": {
+            "candidates": {
+                "type": "array",
+                "items": point,
+                "minItems": n_candidates,
+                "maxItems": n_candidates,
+            },
+            REASONING_KEY: {"type": "string"},
+        },
+        "required": ["candidates", REASONING_KEY],
+        "additionalProperties": False,
+    }
+
+
 def parse_answer(text: str, names: Iterable[str]) -> ParsedAnswer:
     """Find a value for every name in an answer.
 
@@ -127,6 +150,57 @@ def parse_answer(text: str, names: Iterable[str]) -> ParsedAnswer:
     raise AnswerError(
         f"no value found for {', '.join(missing)}. Write every parameter as 'name: value'."
     )
+
+
+def parse_candidates(text: str, names: Iterable[str]) -> list[ParsedAnswer]:
+    """Every proposal in an answer that lists several: ``{"candidates": [{...}, ...]}``, a JSON
+    array of objects, several JSON objects, or one ``a: 1, b: 2`` line per candidate.
+
+    The answer's reasoning (the ``reasoning`` key, or the text lines that are not candidates) is
+    given to every candidate.
+
+    Raises:
+        AnswerError: The answer holds no complete candidate.
+    """
+    names = list(names)
+    if not isinstance(text, str) or not text.strip():
+        raise AnswerError("the answer was empty.")
+    cleaned = _THINK.sub("", text)
+    found: list[ParsedAnswer] = []
+    reasoning = ""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[\[{]", cleaned):
+        try:
+            obj, _ = decoder.raw_decode(cleaned, match.start())
+        except json.JSONDecodeError:
+            continue
+        items = obj.get("candidates", obj) if isinstance(obj, dict) else obj
+        if isinstance(obj, dict) and obj.get(REASONING_KEY):
+            reasoning = _reasoning([str(obj[REASONING_KEY])])
+        listed = isinstance(items, list)
+        for item in items if listed else [items]:
+            if isinstance(item, dict):
+                lowered = {str(k).strip().lower(): v for k, v in item.items()}
+                if all(name.lower() in lowered for name in names):
+                    found.append(ParsedAnswer({n: lowered[n.lower()] for n in names}, ""))
+        if found and listed:
+            break
+    if not found:
+        lines = _FENCE.sub(lambda m: m.group(1), cleaned).splitlines()
+        prose = []
+        for line in lines:
+            values = _assignments(line, names)
+            if len(values) == len(names):
+                found.append(ParsedAnswer(values, ""))
+            elif line.strip():
+                prose.append(line)
+        reasoning = _reasoning(prose)
+    if not found:
+        raise AnswerError(
+            "no complete candidate found. Write each candidate with every parameter as "
+            "'name: value'."
+        )
+    return [ParsedAnswer(c.values, reasoning) for c in found]
 
 
 def _parse_json(text: str, names: list[str]) -> ParsedAnswer | None:

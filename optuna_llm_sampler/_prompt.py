@@ -274,6 +274,7 @@ def build_context(
     lines: Sequence[str] | None = None,
     history_style: HistoryStyle = "tutorial",
     hints: bool = False,
+    n_candidates: int = 1,
 ) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/prompts.md).
 
@@ -297,6 +298,12 @@ def build_context(
         pick = max if direction == StudyDirection.MAXIMIZE else min
         best = pick(completed, key=lambda row: row.value)  # type: ignore[arg-type,return-value]
     text_example, json_example = answer_examples(search_space)
+    if n_candidates > 1:
+        point = json_example.rsplit(", ", 1)[0] + "}"
+        json_example = (
+            f'{{"candidates": [{point}, ... ({n_candidates} different points in all)], '
+            '"reasoning": "<one sentence>"}'
+        )
     maximize = direction == StudyDirection.MAXIMIZE
     numeric = [p for p in params if p["kind"] != "categorical"]
     same_box = (
@@ -342,6 +349,7 @@ def build_context(
         "history_style": history_style,
         "history_header": history_header(names, function, history_style),
         "hints": hints,
+        "n_candidates": n_candidates,
         "least_explored": least_explored(rows, search_space),
         "step_number": step_number,
         "budget": budget,
@@ -389,6 +397,12 @@ def feedback_message(error: str, context: Mapping[str, Any]) -> Message:
     """The message that re-asks after an unusable answer, with the problem named."""
     if context["answer_format"] == "json":
         shape = f"a JSON object {context['json_example']}"
+    elif context.get("n_candidates", 1) > 1:
+        k = context["n_candidates"]
+        shape = (
+            f"lines 1 to {k} each '{context['text_example']}' ({k} different points), "
+            f"line {k + 1} one sentence explaining your choice"
+        )
     else:
         shape = f"line 1 '{context['text_example']}', line 2 one sentence explaining your choice"
     return Message(

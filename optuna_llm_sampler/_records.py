@@ -35,6 +35,7 @@ ATTEMPTS = "llm_attempts"
 REASONING = "llm_reasoning"
 FALLBACK = "llm_fallback"
 CLIPPED = "llm_clipped"
+CANDIDATES = "llm_candidates"
 CONVERSATION_PREFIX = "llm:conversation:"
 CONVERSATION_COUNT = "llm:conversation:n"
 SYSTEM_ATTR_MAX_LENGTH = 2045
@@ -53,6 +54,7 @@ class LLMRecord:
         reasoning: The model's one-sentence reason, cut to about 300 characters.
         fallback: Why the independent sampler chose the parameters instead, or ``None``.
         clipped: Parameters the sampler moved into range (``out_of_range="clip"``).
+        candidates: Usable candidates the choice was made among (``n_candidates > 1``), else 0.
         messages: The whole conversation: prompt, answers and feedback, in order.
         proposal: The parameters the trial was given.
     """
@@ -65,6 +67,7 @@ class LLMRecord:
     reasoning: str = ""
     fallback: str | None = None
     clipped: list[str] = field(default_factory=list)
+    candidates: int = 0
     messages: list[Message] = field(default_factory=list)
     proposal: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +86,8 @@ class LLMRecord:
             attrs[FALLBACK] = self.fallback
         if self.clipped:
             attrs[CLIPPED] = ",".join(self.clipped)
+        if self.candidates:
+            attrs[CANDIDATES] = self.candidates
         return attrs
 
 
@@ -150,6 +155,7 @@ def get_llm_record(trial: FrozenTrial) -> LLMRecord | None:
         reasoning=str(attrs.get(REASONING, "")),
         fallback=attrs.get(FALLBACK),
         clipped=clipped.split(",") if isinstance(clipped, str) and clipped else [],
+        candidates=int(attrs.get(CANDIDATES, 0)),
         messages=messages,
         proposal=proposal,
     )

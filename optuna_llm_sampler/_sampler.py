@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+import json
 import math
 import os
 import threading
@@ -26,13 +27,16 @@ from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import HistoryMode
+from optuna_llm_sampler._history import PROPOSAL_KEY
 from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler._parse import AnswerError
+from optuna_llm_sampler._parse import build_candidates_schema
 from optuna_llm_sampler._parse import build_json_schema
 from optuna_llm_sampler._parse import find_duplicate
 from optuna_llm_sampler._parse import find_near
 from optuna_llm_sampler._parse import OutOfRange
 from optuna_llm_sampler._parse import parse_answer
+from optuna_llm_sampler._parse import parse_candidates
 from optuna_llm_sampler._parse import point_key
 from optuna_llm_sampler._parse import snap_params
 from optuna_llm_sampler._prompt import AnswerFormat
@@ -47,6 +51,7 @@ from optuna_llm_sampler._prompt import render_prompt
 from optuna_llm_sampler._records import LLMRecord
 from optuna_llm_sampler._records import usage_of_trials
 from optuna_llm_sampler._records import write_record
+from optuna_llm_sampler._select import score_candidates
 from optuna_llm_sampler.providers._base import LLMClient
 from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderConfigError
@@ -143,6 +148,10 @@ class LLMSampler(BaseSampler):
         min_distance: Treat a proposal closer than this to an evaluated or running point (largest
             difference over the numeric parameters; log10 units for log-scale ones) as a
             duplicate and re-ask. ``None`` rejects exact repeats only.
+        n_candidates: Ask for this many different points per call and evaluate the usable one
+            that a kernel-smoothed model of the history scores best (its estimate of the
+            objective plus a bonus for distance from tried points). The LLM stays in charge: the
+            trial always gets one of its candidates.
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
         max_retries: Re-asks per trial after an unusable or duplicate answer.
@@ -186,6 +195,7 @@ class LLMSampler(BaseSampler):
         history_style: HistoryStyle = "csv",
         hints: bool = False,
         min_distance: float | None = None,
+        n_candidates: int = 1,
         out_of_range: OutOfRange = "reject",
         max_retries: int = 3,
         max_total_tokens: int | None = None,
@@ -221,6 +231,8 @@ class LLMSampler(BaseSampler):
             raise ValueError(
                 f"history_style must be one of {', '.join(HISTORY_STYLES)}, got {history_style!r}."
             )
+        if n_candidates < 1:
+            raise ValueError(f"n_candidates must be at least 1, got {n_candidates}.")
         if min_distance is not None and not (math.isfinite(min_distance) and min_distance > 0):
             raise ValueError(f"min_distance must be positive or None, got {min_distance}.")
         if out_of_range not in ("reject", "clip"):
@@ -269,6 +281,7 @@ class LLMSampler(BaseSampler):
         self._history_style: HistoryStyle = history_style
         self._hints = hints
         self._min_distance = min_distance
+        self._n_candidates = n_candidates
         self._out_of_range: OutOfRange = out_of_range
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
@@ -400,6 +413,7 @@ class LLMSampler(BaseSampler):
             lines=[line_and_tokens(row)[0] for row in shown],
             history_style=self._history_style,
             hints=self._hints,
+            n_candidates=self._n_candidates,
         )
 
     def _ask(
@@ -412,7 +426,13 @@ class LLMSampler(BaseSampler):
         record: LLMRecord,
         seen: Mapping[tuple[Any, ...], HistoryEntry],
     ) -> dict[str, Any]:
-        schema = build_json_schema(search_space) if self._answer_format == "json" else None
+        schema = None
+        if self._answer_format == "json":
+            schema = (
+                build_json_schema(search_space)
+                if self._n_candidates == 1
+                else build_candidates_schema(search_space, self._n_candidates)
+            )
         conversation = list(messages)
         problem = "no answer"
         for _ in range(1 + self._max_retries):
@@ -439,22 +459,16 @@ class LLMSampler(BaseSampler):
             record.model = completion.model or record.model
             conversation.append(Message("assistant", completion.text))
             try:
-                answer = parse_answer(completion.text, search_space)
-                params, clipped = snap_params(
-                    answer.values, search_space, out_of_range=self._out_of_range
-                )
-                with self._lock:
-                    self._raise_if_duplicate(study, trial, search_space, params, seen)
-                    record.reasoning = answer.reasoning
-                    record.clipped = clipped
-                    record.proposal = params
-                    record.messages = conversation
-                    write_record(study._storage, trial._trial_id, record)
-                self._write_note(study, trial, record)
-                return params
+                params = self._accept(study, trial, search_space, completion.text, seen, record)
             except AnswerError as error:
                 problem = str(error)
                 conversation.append(feedback_message(problem, context))
+                continue
+            record.messages = conversation
+            with self._lock:
+                write_record(study._storage, trial._trial_id, record)
+            self._write_note(study, trial, record)
+            return params
         record.fallback = f"no usable answer after {record.attempts} attempts: {problem}"[:300]
         record.messages = conversation
         _logger.info(
@@ -462,41 +476,102 @@ class LLMSampler(BaseSampler):
         )
         return self._fall_back(study, trial, search_space, record)
 
-    def _raise_if_duplicate(
+    def _accept(
         self,
         study: Study,
         trial: FrozenTrial,
-        search_space: Mapping[str, BaseDistribution],
-        params: Mapping[str, Any],
+        search_space: dict[str, BaseDistribution],
+        text: str,
         seen: Mapping[tuple[Any, ...], HistoryEntry],
-    ) -> None:
-        # Read running trials fresh: other threads and processes may have proposed meanwhile
-        # (a trial that finished meanwhile was running, so pending, when `seen` was built).
-        running = study._storage.get_all_trials(
-            study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
-        )
-        pending = collect_history(running, search_space, exclude_number=trial.number)
+        record: LLMRecord,
+    ) -> dict[str, Any]:
+        """The point an answer proposes, checked against every tried point and published as
+        pending; with several candidates, the best-scored usable one.
+
+        Raises:
+            AnswerError: Nothing in the answer is usable; the message says why.
+        """
+        if self._n_candidates == 1:
+            answers = [parse_answer(text, search_space)]
+        else:
+            answers = parse_candidates(text, search_space)
+        problems: list[str] = []
+        usable: list[tuple[dict[str, Any], list[str], str]] = []
+        for answer in answers:
+            try:
+                params, clipped = snap_params(
+                    answer.values, search_space, out_of_range=self._out_of_range
+                )
+            except AnswerError as error:
+                problems.append(str(error))
+                continue
+            usable.append((params, clipped, answer.reasoning))
+        if not usable:
+            raise AnswerError(" ".join(problems))
+        with self._lock:
+            # Read running trials fresh: other threads and processes may have proposed meanwhile
+            # (a trial that finished meanwhile was running, so pending, when `seen` was built).
+            running = study._storage.get_all_trials(
+                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
+            )
+            pending = collect_history(running, search_space, exclude_number=trial.number)
+            fresh = []
+            for candidate in usable:
+                problem = self._repeat_problem(candidate[0], search_space, seen, pending)
+                if problem is None:
+                    fresh.append(candidate)
+                elif problem not in problems:
+                    problems.append(problem)
+            if not fresh:
+                raise AnswerError(" ".join(problems))
+            choice = 0
+            if len(fresh) > 1:
+                scores = score_candidates(
+                    [params for params, _, _ in fresh],
+                    [*seen.values(), *pending],
+                    search_space,
+                    direction=study.direction,
+                )
+                choice = max(range(len(fresh)), key=lambda k: scores[k])
+            params, clipped, reasoning = fresh[choice]
+            record.reasoning = reasoning
+            record.clipped = clipped
+            record.proposal = params
+            record.candidates = len(fresh) if self._n_candidates > 1 else 0
+            # Publish the proposal now, inside the lock, so no other thread can take it too.
+            study._storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KEY, json.dumps(params))
+        return params
+
+    def _repeat_problem(
+        self,
+        params: Mapping[str, Any],
+        search_space: Mapping[str, BaseDistribution],
+        seen: Mapping[tuple[Any, ...], HistoryEntry],
+        pending: Sequence[HistoryEntry],
+    ) -> str | None:
+        """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if it does."""
         point = ", ".join(f"{name}: {params[name]}" for name in search_space)
         duplicate = seen.get(point_key(params, search_space)) or find_duplicate(
             params, pending, search_space
         )
         if duplicate is not None:
             when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
-            raise AnswerError(
+            return (
                 f"the point ({point}) {when} (trial {duplicate.number}). "
                 "Propose a different point."
             )
         if self._min_distance is None:
-            return
+            return None
         near = find_near(params, [*seen.values(), *pending], search_space, self._min_distance)
-        if near is not None:
-            row, distance = near
-            other = ", ".join(f"{name}: {row.params[name]}" for name in search_space)
-            raise AnswerError(
-                f"the point ({point}) is only {distance:.3g} away from ({other}) of trial "
-                f"{row.number}. Propose a point at least {self._min_distance:g} away from every "
-                "point tried so far."
-            )
+        if near is None:
+            return None
+        row, distance = near
+        other = ", ".join(f"{name}: {row.params[name]}" for name in search_space)
+        return (
+            f"the point ({point}) is only {distance:.3g} away from ({other}) of trial "
+            f"{row.number}. Propose a point at least {self._min_distance:g} away from every "
+            "point tried so far."
+        )
 
     def _fall_back(
         self,

@@ -9,9 +9,11 @@ import pytest
 
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._parse import AnswerError
+from optuna_llm_sampler._parse import build_candidates_schema
 from optuna_llm_sampler._parse import build_json_schema
 from optuna_llm_sampler._parse import find_duplicate
 from optuna_llm_sampler._parse import parse_answer
+from optuna_llm_sampler._parse import parse_candidates
 from optuna_llm_sampler._parse import snap_params
 
 
@@ -159,3 +161,33 @@ def test_find_duplicate_matches_complete_and_pending() -> None:
     assert find_duplicate({"a": 3.0, "b": 4.0}, rows, AB) is rows[1]
     assert find_duplicate({"a": 3.0, "b": 4.0000001}, rows, AB) is None
     assert not math.isnan(rows[0].value or 0)
+
+
+CANDIDATE_ANSWERS = [
+    ('{"candidates": [{"a": 1, "b": 2}, {"a": 3, "b": 4}], "reasoning": "two"}', 2, "two"),
+    ('[{"a": 1, "b": 2}, {"A": 3, "B": 4}, {"a": 5}]', 2, ""),
+    ('{"a": 1, "b": 2}\n{"a": 3, "b": 4}', 2, ""),
+    ("a: 1, b: 2\na: 3, b: 4\na: 5, b: 6\nSpread around the best.", 3, "Spread around the best."),
+    ("```\na: 1, b: 2\n```", 1, ""),
+]
+
+
+@pytest.mark.parametrize(("text", "count", "reasoning"), CANDIDATE_ANSWERS)
+def test_parse_candidates(text: str, count: int, reasoning: str) -> None:
+    candidates = parse_candidates(text, ["a", "b"])
+    assert len(candidates) == count
+    assert all(c.reasoning == reasoning for c in candidates)
+    assert snap_params(candidates[0].values, AB)[0] == {"a": 1.0, "b": 2.0}
+
+
+def test_parse_candidates_needs_one_complete_candidate() -> None:
+    with pytest.raises(AnswerError, match="no complete candidate"):
+        parse_candidates("a: 1\nThinking.", ["a", "b"])
+
+
+def test_candidates_schema() -> None:
+    schema = build_candidates_schema(AB, 3)
+    items = schema["properties"]["candidates"]
+    assert (items["minItems"], items["maxItems"]) == (3, 3)
+    assert set(items["items"]["properties"]) == {"a", "b"}
+    assert schema["required"] == ["candidates", "reasoning"]

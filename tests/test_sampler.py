@@ -329,6 +329,7 @@ def test_seed_makes_startup_reproducible() -> None:
         ({"precision": 0}, "precision must be between"),
         ({"history_style": "table"}, "history_style must be one of csv, tutorial"),
         ({"min_distance": 0}, "min_distance must be positive"),
+        ({"n_candidates": 0}, "n_candidates must be at least 1"),
         ({"out_of_range": "wrap"}, "out_of_range must be"),
         ({"max_retries": -1}, "max_retries must be non-negative"),
         ({"max_total_tokens": 0}, "max_total_tokens must be positive"),
@@ -346,3 +347,46 @@ def test_bad_model_is_a_clear_error() -> None:
         LLMSampler(model="my-model")
     with pytest.raises(ValueError, match="model must be"):
         LLMSampler(model=42)  # type: ignore[arg-type]
+
+
+def test_several_candidates_the_best_scored_usable_one_is_evaluated() -> None:
+    answer = (
+        "a: 1, b: 2\n"  # repeats trial 3 below: dropped
+        "a: 9, b: 9\n"  # out of range: dropped
+        "a: -6.5, b: -6.5\n"  # usable, far from the good points
+        "a: 0.9, b: 4.8\n"  # usable, next to the best: chosen
+        "Mix exploration and exploitation."
+    )
+    client = ScriptedClient(["a: 1, b: 2", answer])
+    study = _study(client, n_candidates=4)
+    study.enqueue_trial({"a": 1.0, "b": 5.0})
+    study.optimize(quadratic, n_trials=5)
+    assert "Lines 1 to 4: 4 different new inputs" in client.calls[1][0][0].content
+    trial = study.trials[4]
+    assert trial.params == {"a": 0.9, "b": 4.8}
+    record = get_llm_record(trial)
+    assert record is not None and record.candidates == 2 and record.attempts == 1
+    assert record.reasoning == "Mix exploration and exploitation."
+    assert trial.user_attrs["llm_candidates"] == 2
+
+
+def test_candidates_all_unusable_are_re_asked_with_every_reason() -> None:
+    client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2\na: 8, b: 0", "a: 2, b: 2\na: 3, b: 3"])
+    study = _study(client, n_candidates=2)
+    study.optimize(quadratic, n_trials=5)
+    feedback = client.calls[2][0][-1].content
+    assert "a=8 is outside its range" in feedback and "was already evaluated (trial 3)" in feedback
+    assert "lines 1 to 2 each 'a: <number>, b: <number>'" in feedback
+    assert study.trials[4].params in ({"a": 2.0, "b": 2.0}, {"a": 3.0, "b": 3.0})
+
+
+def test_candidates_with_json_schema() -> None:
+    def respond(messages, schema):
+        assert schema is not None and schema["properties"]["candidates"]["minItems"] == 3
+        points = '[{"a": 1, "b": 5}, {"a": 2, "b": 3}, {"a": -3, "b": 0}]'
+        return f'{{"candidates": {points}, "reasoning": "r"}}'
+
+    client = ScriptedClient(respond=respond, supports_schema=True)
+    study = _study(client, n_candidates=3)
+    study.optimize(quadratic, n_trials=4)
+    assert get_llm_record(study.trials[3]).candidates == 3  # type: ignore[union-attr]

@@ -97,12 +97,14 @@ class StudyTarget:
     first waits while other workers' trials are still RUNNING: if one of them fails, or its worker
     dies and the trial is failed and re-queued, the study is below its target again and this
     worker runs what is missing. So the last worker standing finishes the study, and no trial of a
-    killed worker stays RUNNING.
+    killed worker stays RUNNING. (A trial started with ``study.ask()`` outside ``optimize`` sends
+    no heartbeat and is never failed: tell it, or the waiting workers wait for it.)
 
     Two workers that finish a trial at the same moment can both see one trial missing and both
     start one. :meth:`guard` settles it when the objective starts, before it samples any
-    parameter (with Optuna 5, before the LLM is asked): trial numbers are given in creation order, and a trial with
-    ``n_trials`` COMPLETE or RUNNING trials before it is pruned as surplus and stops its worker.
+    parameter (with Optuna 5, before the LLM is asked): trial numbers are given in creation
+    order, and a trial with ``n_trials`` COMPLETE or RUNNING trials before it is pruned as
+    surplus and stops its worker.
 
     Example:
         .. code-block:: python

@@ -37,6 +37,8 @@ import pytest
 
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import llm_usage
+from optuna_llm_sampler._distributed import claim_proposal
+from optuna_llm_sampler._distributed import PerTrialRandomSampler
 from optuna_llm_sampler._distributed import StudyTarget
 from optuna_llm_sampler._storage import HEARTBEAT_KEY_PREFIX
 from optuna_llm_sampler._storage import HeartbeatJournalStorage
@@ -542,3 +544,28 @@ def test_open_storage_retries_only_the_schema_race(
     errors.append(Exception("could not connect to server: Connection refused"))
     with pytest.raises(ValueError, match="cannot open storage .*Connection refused"):
         open_storage(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+def test_random_points_depend_on_the_trial_not_the_worker() -> None:
+    def points(seed: int) -> list[dict[str, Any]]:
+        study = optuna.create_study(sampler=PerTrialRandomSampler(seed=seed))
+        study.optimize(lambda t: t.suggest_float("a", -7, 7) + t.suggest_int("b", 0, 9), 4)
+        return [t.params for t in study.trials]
+
+    worker1, worker2 = points(0), points(0)
+    assert worker1 == worker2  # reproducible from the seed...
+    assert len({tuple(p.items()) for p in worker1}) == 4  # ...and one point per trial number
+    assert points(1) != worker1
+
+
+def test_claim_proposal_lets_one_of_two_trials_keep_a_point() -> None:
+    study = optuna.create_study()
+    space = {"a": optuna.distributions.FloatDistribution(-7, 7)}
+    first, second = study.ask(), study.ask()
+    storage, sid = study._storage, study._study_id
+    frozen = [storage.get_trial(t._trial_id) for t in (first, second)]
+    assert claim_proposal(storage, sid, frozen[0], {"a": 1.5}, space) is None
+    holder = claim_proposal(storage, sid, frozen[1], {"a": 1.5}, space)
+    assert holder is not None and holder.number == first.number
+    assert storage.get_trial(second._trial_id).system_attrs["llm:proposal"] == "null"
+    assert claim_proposal(storage, sid, frozen[1], {"a": 2.0}, space) is None

@@ -120,11 +120,18 @@ DEFAULT_THRESHOLDS = {MOUNTAINCAR: 90.0}
 _POLL_S = 1.0
 
 
+# Seed s plays episodes from s * EPISODE_SEED_STRIDE on, so studies of different seeds never share
+# an episode (a study uses n_trials * n_eval_episodes of them: 2,000 for 100 x 20).
+EPISODE_SEED_STRIDE = 1_000_000
+
+
 @dataclass(frozen=True)
 class LinearPolicyFactory:
-    """``factory(seed)``: the linear-policy objective of ``env_id`` with episode seed ``seed``
-    (fresh evaluation episodes per trial, see
-    :func:`~optuna_llm_sampler.rl.linear_policy_objective`). Picklable, for worker processes.
+    """``factory(seed)``: the linear-policy objective of ``env_id`` for the study of ``seed``:
+    fresh evaluation episodes per trial (see
+    :func:`~optuna_llm_sampler.rl.linear_policy_objective`), starting at reset seed
+    ``seed * 1,000,000`` so that studies of different seeds play different episodes. Picklable,
+    for worker processes. Seeds must be below 2,147.
 
     Example:
         >>> objective = LinearPolicyFactory("Pendulum-v1", n_eval_episodes=5)(seed=0)
@@ -147,7 +154,7 @@ class LinearPolicyFactory:
             low=self.low,
             high=self.high,
             bias=self.bias,
-            seed=seed,
+            seed=seed * EPISODE_SEED_STRIDE,
         )
 
 

@@ -282,7 +282,9 @@ def _open_journal(
     try:
         backend = JournalFileBackend(path)
     except OSError as error:
-        raise ValueError(f"cannot open journal {path!r}: {error}") from None
+        raise ValueError(
+            f"cannot open journal {path!r}: {error} (the folder must exist and be writable)."
+        ) from None
     if heartbeat_interval is None:
         return JournalStorage(backend)
     return HeartbeatJournalStorage(

@@ -54,6 +54,8 @@ def claim_proposal(
     trial: FrozenTrial,
     params: Mapping[str, Any],
     search_space: Mapping[str, BaseDistribution],
+    *,
+    memo: dict[int, HistoryEntry | None] | None = None,
 ) -> HistoryEntry | None:
     """Publish ``params`` as ``trial``'s proposal, then make sure no other trial holds them.
 
@@ -70,6 +72,8 @@ def claim_proposal(
         trial: The trial the point is proposed for.
         params: The proposal, external values of every parameter of ``search_space``.
         search_space: The relative search space the proposal covers.
+        memo: The caller's memo of completed trials' rows (see
+            :func:`~optuna_llm_sampler._history.collect_history`), to skip re-checking them.
 
     Returns:
         ``None`` when the point is this trial's (it stays published under ``llm:proposal``), or
@@ -79,9 +83,8 @@ def claim_proposal(
     others = storage.get_all_trials(
         study_id, deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE)
     )
-    holder = find_duplicate(
-        params, collect_history(others, search_space, exclude_number=trial.number), search_space
-    )
+    rows = collect_history(others, search_space, exclude_number=trial.number, memo=memo)
+    holder = find_duplicate(params, rows, search_space)
     if holder is not None:
         storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KEY, "null")
     return holder

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
-import json
 import math
 import os
 import threading
@@ -23,16 +22,15 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_llm_sampler._distributed import claim_proposal
 from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import HistoryMode
-from optuna_llm_sampler._history import PROPOSAL_KEY
 from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler._parse import AnswerError
 from optuna_llm_sampler._parse import build_candidates_schema
 from optuna_llm_sampler._parse import build_json_schema
-from optuna_llm_sampler._parse import find_duplicate
 from optuna_llm_sampler._parse import find_near
 from optuna_llm_sampler._parse import OutOfRange
 from optuna_llm_sampler._parse import parse_answer
@@ -336,8 +334,7 @@ class LLMSampler(BaseSampler):
         rows = collect_history(trials, search_space, exclude_number=trial.number, memo=cache.rows)
         context = self._context(study, trial, search_space, rows, cache)
         messages = render_prompt(self._template, context)
-        seen = {point_key(row.params, search_space): row for row in rows}
-        return self._ask(study, trial, search_space, context, messages, record, seen)
+        return self._ask(study, trial, search_space, context, messages, record, cache.rows)
 
     def sample_independent(
         self,
@@ -424,7 +421,7 @@ class LLMSampler(BaseSampler):
         context: Mapping[str, Any],
         messages: list[Message],
         record: LLMRecord,
-        seen: Mapping[tuple[Any, ...], HistoryEntry],
+        memo: dict[int, HistoryEntry | None],
     ) -> dict[str, Any]:
         schema = None
         if self._answer_format == "json":
@@ -459,7 +456,7 @@ class LLMSampler(BaseSampler):
             record.model = completion.model or record.model
             conversation.append(Message("assistant", completion.text))
             try:
-                params = self._accept(study, trial, search_space, completion.text, seen, record)
+                params = self._accept(study, trial, search_space, completion.text, memo, record)
             except AnswerError as error:
                 problem = str(error)
                 conversation.append(feedback_message(problem, context))
@@ -482,7 +479,7 @@ class LLMSampler(BaseSampler):
         trial: FrozenTrial,
         search_space: dict[str, BaseDistribution],
         text: str,
-        seen: Mapping[tuple[Any, ...], HistoryEntry],
+        memo: dict[int, HistoryEntry | None],
         record: LLMRecord,
     ) -> dict[str, Any]:
         """The point an answer proposes, checked against every tried point and published as
@@ -509,15 +506,16 @@ class LLMSampler(BaseSampler):
         if not usable:
             raise AnswerError(" ".join(problems))
         with self._lock:
-            # Read running trials fresh: other threads and processes may have proposed meanwhile
-            # (a trial that finished meanwhile was running, so pending, when `seen` was built).
-            running = study._storage.get_all_trials(
-                study._study_id, deepcopy=False, states=(TrialState.RUNNING,)
+            # Read the trials fresh: other threads and processes proposed and finished trials
+            # while the LLM was answering (the memo keeps completed trials cheap to re-read).
+            trials = study._storage.get_all_trials(
+                study._study_id, deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
             )
-            pending = collect_history(running, search_space, exclude_number=trial.number)
+            rows = collect_history(trials, search_space, exclude_number=trial.number, memo=memo)
+            known = {point_key(row.params, search_space): row for row in rows}
             fresh = []
             for candidate in usable:
-                problem = self._repeat_problem(candidate[0], search_space, seen, pending)
+                problem = self._repeat_problem(candidate[0], search_space, known, rows)
                 if problem is None:
                     fresh.append(candidate)
                 elif problem not in problems:
@@ -528,7 +526,7 @@ class LLMSampler(BaseSampler):
             if len(fresh) > 1:
                 scores = score_candidates(
                     [params for params, _, _ in fresh],
-                    [*seen.values(), *pending],
+                    rows,
                     search_space,
                     direction=study.direction,
                 )
@@ -538,22 +536,29 @@ class LLMSampler(BaseSampler):
             record.clipped = clipped
             record.proposal = params
             record.candidates = len(fresh) if self._n_candidates > 1 else 0
-            # Publish the proposal now, inside the lock, so no other thread can take it too.
-            study._storage.set_trial_system_attr(trial._trial_id, PROPOSAL_KEY, json.dumps(params))
+            # Publish, then check again: a worker in another process may have published the same
+            # point since the read above; of two such workers at least one sees the other.
+            holder = claim_proposal(
+                study._storage, study._study_id, trial, params, search_space, memo=memo
+            )
+        if holder is not None:
+            point = ", ".join(f"{name}: {params[name]}" for name in search_space)
+            raise AnswerError(
+                f"the point ({point}) is being evaluated right now (trial {holder.number}). "
+                "Propose a different point."
+            )
         return params
 
     def _repeat_problem(
         self,
         params: Mapping[str, Any],
         search_space: Mapping[str, BaseDistribution],
-        seen: Mapping[tuple[Any, ...], HistoryEntry],
-        pending: Sequence[HistoryEntry],
+        known: Mapping[tuple[Any, ...], HistoryEntry],
+        rows: Sequence[HistoryEntry],
     ) -> str | None:
-        """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if it does."""
+        """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if so."""
         point = ", ".join(f"{name}: {params[name]}" for name in search_space)
-        duplicate = seen.get(point_key(params, search_space)) or find_duplicate(
-            params, pending, search_space
-        )
+        duplicate = known.get(point_key(params, search_space))
         if duplicate is not None:
             when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
             return (
@@ -562,7 +567,7 @@ class LLMSampler(BaseSampler):
             )
         if self._min_distance is None:
             return None
-        near = find_near(params, [*seen.values(), *pending], search_space, self._min_distance)
+        near = find_near(params, rows, search_space, self._min_distance)
         if near is None:
             return None
         row, distance = near

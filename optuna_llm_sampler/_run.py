@@ -24,6 +24,7 @@ from optuna_llm_sampler._samplers import default_model
 from optuna_llm_sampler._samplers import make_sampler
 from optuna_llm_sampler._samplers import SAMPLER_NAMES
 from optuna_llm_sampler._storage import open_storage
+from optuna_llm_sampler.rl._tasks import TASK_DESCRIPTIONS
 
 
 MOUNTAINCAR = "MountainCarContinuous-v0"
@@ -62,6 +63,15 @@ class RunConfig:
             a killed worker is failed after twice that and retried once.
         progress: Show a progress bar.
         rescore_episodes: Fresh episodes used to re-score the best weights at the end.
+        startup: ``"random"``: the startup trials are random over the whole box; ``"tutorial"``:
+            the tutorial's warmup, weights uniform in [-3, 3] rounded to one decimal.
+        task_description: ``"auto"`` describes the environment to the LLM when one is known
+            (MountainCar, ProPS+), ``None`` keeps "assume no prior knowledge", or your own text.
+        hints: End the prompt with the best point and the least explored slices of the box.
+        min_distance: Re-ask proposals closer than this to a tried point.
+        n_candidates: Proposals per LLM call; the best-scored one is evaluated.
+        history_style: ``"csv"`` or ``"tutorial"`` history rows.
+        precision: Digits of numbers in the prompt (``None``: full precision).
     """
 
     env: str = MOUNTAINCAR
@@ -87,6 +97,13 @@ class RunConfig:
     heartbeat_interval: int | None = None
     progress: bool = True
     rescore_episodes: int = 100
+    startup: str = "random"
+    task_description: str | None = None
+    hints: bool = False
+    min_distance: float | None = None
+    n_candidates: int = 1
+    history_style: str = "csv"
+    precision: int | None = 3
     llm_options: dict[str, Any] = field(default_factory=dict)
 
     def resolved_model(self) -> str:
@@ -116,6 +133,13 @@ class RunConfig:
             raise ValueError(f"--search-std must be positive, got {self.search_std}.")
         if self.sampler != "llm" and (self.model or self.base_url):
             raise ValueError("--model and --base-url apply to --sampler llm only.")
+        if self.startup not in ("random", "tutorial"):
+            raise ValueError(f"--startup must be 'random' or 'tutorial', got {self.startup!r}.")
+        if self.startup == "tutorial" and not (self.low <= -3 and self.high >= 3):
+            raise ValueError(
+                "--startup tutorial draws weights in [-3, 3], which must lie within "
+                f"[--low, --high] = [{self.low}, {self.high}]."
+            )
 
 
 @dataclass
@@ -255,6 +279,16 @@ def run_study(
         "budget": config.n_trials,
         "max_history_tokens": config.max_history_tokens,
         "max_total_tokens": config.max_total_tokens,
+        "task_description": (
+            TASK_DESCRIPTIONS.get(config.env)
+            if config.task_description == "auto"
+            else config.task_description
+        ),
+        "hints": config.hints,
+        "min_distance": config.min_distance,
+        "n_candidates": config.n_candidates,
+        "history_style": config.history_style,
+        "precision": config.precision,
         # Workers share --seed; RandomSampler(seed) would repeat one worker's points in another.
         "independent_sampler": PerTrialRandomSampler(seed=config.seed),
     }
@@ -287,6 +321,10 @@ def run_study(
             study, config.warmup_dir, param_names=names, low=config.low, high=config.high
         )
         echo(f"warmup: {len(added)} trials imported from {config.warmup_dir}")
+    elif config.startup == "tutorial" and not study.trials:
+        for params in tutorial_warmup(names, config.n_startup_trials, seed=config.seed):
+            study.enqueue_trial(params)
+        echo(f"startup: {config.n_startup_trials} warmup points in [-3, 3], as in the tutorial")
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     # Counts every worker's running trials too, so N workers stop at n_trials in total; the
     # worker's own count stays a bound (n_trials - done), for objectives that keep failing.
@@ -346,6 +384,20 @@ def run_study(
     )
     publish_run(study, summary, config)
     return summary
+
+
+def tutorial_warmup(names: tuple[str, ...], n: int, *, seed: int) -> list[dict[str, float]]:
+    """The tutorial's warmup policies: ``round((rand(dims) - 0.5) * 6, 1)``, one per trial.
+
+    Example:
+        >>> tutorial_warmup(("a", "b"), 2, seed=0)
+        [{'a': 0.8, 'b': -1.4}, {'a': -2.8, 'b': -2.9}]
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    draws = np.round((rng.random((n, len(names))) - 0.5) * 6, 1)
+    return [{name: float(x) + 0.0 for name, x in zip(names, row, strict=True)} for row in draws]
 
 
 def _remember_setup(

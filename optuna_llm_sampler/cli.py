@@ -59,6 +59,25 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="seconds; fails and retries trials of killed workers (RDB storage)",
     )
+    guide = parser.add_argument_group("LLM prompt and guidance (see docs/results.md)")
+    guide.add_argument(
+        "--startup",
+        default=d.startup,
+        choices=("random", "tutorial"),
+        help="startup trials: random over the box, or the tutorial's warmup in [-3, 3]",
+    )
+    guide.add_argument(
+        "--task-description",
+        default=None,
+        help="'auto' describes the environment to the LLM (ProPS+), or give your own text",
+    )
+    guide.add_argument("--hints", action="store_true", help="best point, least explored slices")
+    guide.add_argument("--min-distance", type=float, default=None, help="re-ask closer proposals")
+    guide.add_argument("--n-candidates", type=int, default=d.n_candidates, help="per LLM call")
+    guide.add_argument("--history-style", default=d.history_style, choices=("csv", "tutorial"))
+    guide.add_argument(
+        "--precision", type=int, default=d.precision, help="digits of numbers in the prompt"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--create-only",
@@ -92,6 +111,13 @@ def _run(args: argparse.Namespace) -> int:
         max_total_tokens=args.max_total_tokens,
         heartbeat_interval=args.heartbeat_interval,
         progress=not args.no_progress,
+        startup=args.startup,
+        task_description=args.task_description,
+        hints=args.hints,
+        min_distance=args.min_distance,
+        n_candidates=args.n_candidates,
+        history_style=args.history_style,
+        precision=args.precision,
     )
     if args.create_only:
         config.n_trials = 1

@@ -176,3 +176,56 @@ def test_plot_a_trial_and_given_weights(in_tmp: Path, capsys) -> None:
         assert (in_tmp / path).stat().st_size > 1000
     assert main(["plot", "--weights", "x,y"]) == 2
     assert "--weights must be comma-separated numbers" in capsys.readouterr().err
+
+
+def test_run_with_the_tutorial_warmup_and_guidance(in_tmp: Path, llm_server) -> None:
+    argv = [
+        "run",
+        "--model",
+        "stub-model",
+        "--base-url",
+        llm_server.openai_base_url,
+        "--n-trials",
+        "7",
+        "--n-startup-trials",
+        "4",
+        "--n-eval-episodes",
+        "2",
+        "--no-progress",
+        "--study-name",
+        "g",
+        "--startup",
+        "tutorial",
+        "--task-description",
+        "auto",
+        "--hints",
+        "--min-distance",
+        "0.01",
+        "--n-candidates",
+        "2",
+        "--history-style",
+        "tutorial",
+        "--precision",
+        "4",
+    ]
+    assert main(argv) == 0
+    study = _load("g")
+    for trial in study.trials[:4]:
+        assert get_llm_record(trial) is None
+        for value in trial.params.values():
+            assert -3 <= value <= 3 and round(value, 1) == value
+    record = get_llm_record(study.trials[4])
+    assert record is not None
+    prompt = record.messages[0].content
+    assert "What the function is:** f(a,b) is the mean episode reward" in prompt
+    assert "Best so far: a: " in prompt and "Least explored so far: a between" in prompt
+    assert "Lines 1 to 2: 2 different new inputs" not in prompt  # JSON answers: the schema says it
+    assert '"candidates": [{"a": <number>, "b": <number>}' in prompt
+    body = llm_server.requests[0].json
+    assert body["response_format"]["json_schema"]["schema"]["properties"]["candidates"]
+
+
+def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
+    argv = ["run", "--sampler", "random", "--startup", "tutorial", "--low", "-2", "--no-progress"]
+    assert main(argv) == 2
+    assert "--startup tutorial draws weights in [-3, 3]" in capsys.readouterr().err

@@ -23,8 +23,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.samplers import BaseSampler
 from optuna.samplers import TPESampler
-from optuna.trial import TrialState
 from optuna.trial import create_trial
+from optuna.trial import TrialState
 
 from optuna_llm_sampler import Completion
 from optuna_llm_sampler import LLMSampler
@@ -93,7 +93,9 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     print(f"optuna {optuna.__version__}; median of {args.repeats} trials each; in-memory storage")
-    header = f"{'history':>8} | {'TPE ms':>8} | {'LLM ms':>8} | {'LLM/TPE':>8} | {'prompt tok':>10}"
+    header = (
+        f"{'history':>8} | {'TPE ms':>8} | {'LLM ms':>8} | {'LLM/TPE':>8} | {'prompt tok':>10}"
+    )
     print(header)
     print("-" * len(header))
     for n_history, budget in ((100, None), (1000, None), (1000, 1500)):
@@ -106,7 +108,8 @@ def main() -> None:
         print(
             f"{label:>8} | {tpe * 1e3:8.2f} | {llm * 1e3:8.2f} | {llm / tpe:8.2f} | {tokens:>10}"
         )
-    print("* with max_history_tokens=1500. LLM/TPE <= 1 means the LLM sampler adds no more overhead per trial than TPE.")
+    print("* with max_history_tokens=1500.")
+    print("LLM/TPE <= 1: the LLM sampler adds no more overhead per trial than TPE.")
 
 
 if __name__ == "__main__":

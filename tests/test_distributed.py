@@ -260,29 +260,10 @@ def duplicates(trials: Sequence[FrozenTrial]) -> list[list[int]]:
     return [numbers for numbers in groups.values() if len(numbers) > 1]
 
 
-def sampler_claims_proposals() -> bool:
-    """Whether LLMSampler publishes a proposal before its last duplicate check
-    (:func:`~optuna_llm_sampler._distributed.claim_proposal`). Without it, two workers that get
-    the same answer within a few milliseconds both keep it."""
-    from optuna_llm_sampler import _sampler
-
-    return hasattr(_sampler, "claim_proposal")
-
-
 def check_no_duplicates(trials: Sequence[FrozenTrial]) -> None:
-    groups = duplicates(trials)
-    if groups and not sampler_claims_proposals():
-        by_number = {t.number: t for t in trials}
-        random_groups = [
-            g for g in groups if not all("llm_model" in by_number[n].user_attrs for n in g)
-        ]
-        assert random_groups == [], "random (startup or fallback) trials share points"
-        pytest.xfail(
-            f"{len(groups)} groups of LLM trials share points ({groups[:5]}...): LLMSampler "
-            "checks for duplicates before it publishes; it needs claim_proposal "
-            "(docs/distributed.md, 'Duplicates')"
-        )
-    assert groups == []
+    """No two complete trials share a point: LLMSampler claims each proposal (publish, then
+    check again: claim_proposal), and random points are drawn per trial number."""
+    assert duplicates(trials) == []
 
 
 def check_records(study: optuna.Study, model: GreedyGridModel) -> None:

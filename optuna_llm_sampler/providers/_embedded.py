@@ -92,11 +92,11 @@ def cache_dir() -> Path:
     ``~/.cache/optuna-llm-sampler``. The directory is not created here.
 
     Example:
-        >>> import os
-        >>> os.environ["OPTUNA_LLM_SAMPLER_CACHE"] = "/tmp/olls"
-        >>> str(cache_dir())
-        '/tmp/olls'
-        >>> del os.environ["OPTUNA_LLM_SAMPLER_CACHE"]
+        .. code-block:: console
+
+            $ OPTUNA_LLM_SAMPLER_CACHE=/data/models python -c \
+                "from optuna_llm_sampler.providers._embedded import cache_dir; print(cache_dir())"
+            /data/models
     """
     explicit = os.environ.get("OPTUNA_LLM_SAMPLER_CACHE")
     if explicit:

@@ -390,3 +390,16 @@ def test_candidates_with_json_schema() -> None:
     study = _study(client, n_candidates=3)
     study.optimize(quadratic, n_trials=4)
     assert get_llm_record(study.trials[3]).candidates == 3  # type: ignore[union-attr]
+
+
+def test_consecutive_prompts_share_their_prefix() -> None:
+    # Prompt caches (llama.cpp, OpenAI, Gemini) reuse an unchanged prefix: each call's prompt must
+    # start with the previous call's prompt up to the end of its history table.
+    answers = iter(f"a: {x / 10}, b: {x / 7}" for x in range(1, 50))
+    client = ScriptedClient(respond=lambda m, s: next(answers))
+    study = _study(client, n_startup_trials=3, hints=True)
+    study.optimize(quadratic, n_trials=12)
+    prompts = [call[0][0].content for call in client.calls]
+    for before, after in zip(prompts, prompts[1:], strict=False):
+        table_end = before.rindex("\n", 0, before.index("\n\nBest so far"))
+        assert after.startswith(before[:table_end])

@@ -59,8 +59,8 @@ class RunConfig:
         warmup_dir: A folder of the tutorial's ``warmup_rollout_N.txt`` files to start from.
         max_history_tokens: Token budget of the prompt's history table.
         max_total_tokens: Study-wide LLM token budget.
-        heartbeat_interval: Seconds between heartbeats of running trials (RDB storage); a trial of
-            a killed worker is failed after twice that and retried once.
+        heartbeat_interval: Seconds between heartbeats of running trials (RDB or journal
+            storage); a trial of a killed worker is failed after twice that and retried once.
         progress: Show a progress bar.
         rescore_episodes: Fresh episodes used to re-score the best weights at the end.
         startup: ``"random"``: the startup trials are random over the whole box; ``"tutorial"``:
@@ -176,10 +176,9 @@ class RunSummary:
                 f"{u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} "
                 f"completion tokens, {u.latency_s:.1f} s waiting"
             )
-        dashboard = f"optuna-dashboard {self.storage}"
-        if self.artifacts:
-            dashboard += f" --artifact-dir {self.artifacts}"
-        out.append(f"watch it: {dashboard}")
+        from optuna_llm_sampler._dashboard import dashboard_command
+
+        out.append(f"watch it: {dashboard_command(self.storage, self.artifacts)}")
         return out
 
 

@@ -57,7 +57,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--heartbeat-interval",
         type=int,
         default=None,
-        help="seconds; fails and retries trials of killed workers (RDB storage)",
+        help="seconds; fails and retries trials of killed workers (RDB or journal storage)",
     )
     guide = parser.add_argument_group("LLM prompt and guidance (see docs/results.md)")
     guide.add_argument(

@@ -59,7 +59,7 @@ def test_run_with_a_quick_sampler_and_resume(in_tmp: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "8 complete trials" in out
     assert "best re-scored on fresh episodes" in out
-    assert "optuna-dashboard sqlite:///optuna_llm_sampler.db" in out
+    assert "optuna-llm-sampler dashboard --storage sqlite:///optuna_llm_sampler.db" in out
     assert main(argv[:4] + ["12"] + argv[5:]) == 0
     out = capsys.readouterr().out
     assert "resuming study 'MountainCarContinuous-v0-random-seed1': 8 of 12" in out

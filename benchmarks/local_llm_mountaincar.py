@@ -13,6 +13,8 @@ Set-ups:
   default   LLMSampler's defaults: random startup over the whole [-7, 7] box, lean CSV history.
   guided    default + ``hints=True`` (best point, least explored slices) + ``min_distance=0.25``
             + the task described in the prompt (ProPS+).
+  candidates  guided + ``n_candidates=3``: three proposals per call, the best-scored one by a
+            kernel model of the history is evaluated.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
 (the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; about 3 s a call).
@@ -40,6 +42,12 @@ SETUPS: dict[str, dict[str, Any]] = {
     "tutorial": {"history_style": "tutorial", "precision": None},
     "default": {},
     "guided": {"hints": True, "min_distance": 0.25, "task_description": MOUNTAINCAR_TASK},
+    "candidates": {
+        "hints": True,
+        "min_distance": 0.25,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": 3,
+    },
 }
 
 
@@ -96,7 +104,7 @@ def run_one(setup: str, seed: int, n_trials: int, client: Any) -> dict[str, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--setups", default="random,tutorial,default,guided")
+    parser.add_argument("--setups", default="random,tutorial,default,guided,candidates")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-trials", type=int, default=60)
     parser.add_argument("--model", default="local", help="model string for the LLM set-ups")

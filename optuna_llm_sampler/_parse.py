@@ -72,7 +72,8 @@ def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str,
             }
         else:
             raise ValueError(f"distribution of {name!r} is not supported: {dist!r}.")
-    properties[REASONING_KEY] = {"type": "string"}
+    # Capped: a local model spends most of a call generating tokens, and records keep ~300 chars.
+    properties[REASONING_KEY] = {"type": "string", "maxLength": _MAX_REASONING_CHARS}
     return {
         "type": "object",
         "properties": properties,
@@ -97,7 +98,7 @@ def build_candidates_schema(
                 "minItems": n_candidates,
                 "maxItems": n_candidates,
             },
-            REASONING_KEY: {"type": "string"},
+            REASONING_KEY: {"type": "string", "maxLength": _MAX_REASONING_CHARS},
         },
         "required": ["candidates", REASONING_KEY],
         "additionalProperties": False,

@@ -6,9 +6,6 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
-import functools
-import threading
-import time
 from typing import Any
 
 import optuna
@@ -18,32 +15,19 @@ from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderConfigError
 from optuna_llm_sampler.providers._base import ProviderError
 from optuna_llm_sampler.providers._cache import as_cache
-from optuna_llm_sampler.providers._cache import cached_lookup
-from optuna_llm_sampler.providers._cache import cached_store
 from optuna_llm_sampler.providers._cache import CacheLike
-from optuna_llm_sampler.providers._cache import ResponseCache
+from optuna_llm_sampler.providers._http import HTTPClient
+from optuna_llm_sampler.providers._http import JsonMode
 from optuna_llm_sampler.providers._keys import GEMINI_ENV_VARS
-from optuna_llm_sampler.providers._keys import key_hint
 from optuna_llm_sampler.providers._keys import redact
-from optuna_llm_sampler.providers._keys import resolve_api_key
-from optuna_llm_sampler.providers._openai import check_common_options
-from optuna_llm_sampler.providers._openai import check_messages
-from optuna_llm_sampler.providers._openai import JsonMode
-from optuna_llm_sampler.providers._openai import safe_url
-from optuna_llm_sampler.providers._openai import with_schema_instruction
-from optuna_llm_sampler.providers._retry import call_with_retry
 from optuna_llm_sampler.providers._retry import parse_retry_after
-from optuna_llm_sampler.providers._retry import rejects_structured_output
 from optuna_llm_sampler.providers._retry import retry_after_from_headers
-from optuna_llm_sampler.providers._retry import RetryPolicy
 from optuna_llm_sampler.providers._retry import shorten
-from optuna_llm_sampler.providers._retry import status_error
 from optuna_llm_sampler.providers._retry import timeout_reason
 from optuna_llm_sampler.providers._retry import TransientError
 
 
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
-_DOWNGRADE = {"json_schema": "json_object", "json_object": "off"}
 # HTTP client libraries whose exceptions mean "the request did not complete".
 _TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "requests", "urllib3", "aiohttp")
 _CONNECTION_ERRORS = frozenset(
@@ -59,11 +43,16 @@ _CONNECTION_ERRORS = frozenset(
 )
 
 
-class _StructuredOutputRejected(ProviderError):
-    """The endpoint rejected ``response_json_schema``; ``auto`` mode downgrades."""
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """One ``generate_content`` call; ``structured``: a schema was asked for (in any mode)."""
+
+    contents: list[Any]
+    config: Any
+    structured: bool
 
 
-class GeminiClient:
+class GeminiClient(HTTPClient[_Request]):
     """An :class:`~optuna_llm_sampler.providers.LLMClient` for Gemini models (Gemini Developer
     API, through ``google-genai``).
 
@@ -112,6 +101,8 @@ class GeminiClient:
 
     _provider = "gemini"
     _label = "Gemini"
+    _structured_output_name = "structured output"
+    _log = _logger
 
     def __init__(
         self,
@@ -131,39 +122,25 @@ class GeminiClient:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        check_common_options(
+        super().__init__(
             model=model,
             base_url=base_url,
             timeout=timeout,
+            max_retries=max_retries,
+            max_retry_time=max_retry_time,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
             json_mode=json_mode,
+            extra_body=extra_body,
+            sleep=sleep,
+            clock=clock,
         )
-        if extra_body is not None and not isinstance(extra_body, Mapping):
-            raise ValueError(f"extra_body must be a mapping or None, got {extra_body!r}.")
-        self.model = model
-        self.supports_schema = json_mode != "off"
-        self._base_url = base_url
-        self._timeout = float(timeout)
-        self._policy = RetryPolicy(max_retries=max_retries, max_retry_time=max_retry_time)
-        self._temperature = temperature
-        self._max_tokens = max_tokens
-        self._seed = seed
-        self._json_mode = json_mode
-        self._extra_body = dict(extra_body) if extra_body else None
-        self._cache: ResponseCache | None = as_cache(cache)
-        self._sleep = sleep or time.sleep
-        self._clock = clock or time.monotonic
-        self._lock = threading.Lock()
-        self._mode: str = "json_schema" if json_mode == "auto" else json_mode
-
+        self._cache = as_cache(cache)
         genai, types, errors = _import_sdk(model)
         self._types = types
         self._errors = errors
-        key = resolve_api_key(api_key, env_vars=GEMINI_ENV_VARS, provider="Gemini", model=model)
-        self._key = str(key)
-        self._key_hint = key_hint(api_key, GEMINI_ENV_VARS)
+        self._use_key(api_key, GEMINI_ENV_VARS)
         http_options = types.HttpOptions(
             base_url=base_url,
             timeout=max(1, round(self._timeout * 1000)),
@@ -173,90 +150,14 @@ class GeminiClient:
         try:
             self._sdk = genai.Client(api_key=self._key, vertexai=False, http_options=http_options)
         except Exception as exc:  # the SDK raises ValueError and friends for bad settings
-            raise ProviderConfigError(
-                f"Cannot create the Gemini client for model {model!r}: {redact(exc, self._key)}"
-            ) from None
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(model={self.model!r}, base_url={safe_url(self._base_url)!r}, "
-            f"json_mode={self._json_mode!r})"
-        )
-
-    @property
-    def _what(self) -> str:
-        where = f" at {safe_url(self._base_url)}" if self._base_url else ""
-        return f"{self._label} model {self.model!r}{where}"
-
-    @property
-    def json_mode_in_use(self) -> str:
-        """The structured-output mode requests use now (after any ``auto`` fallback)."""
-        with self._lock:
-            return self._mode
-
-    def complete(
-        self, messages: Sequence[Message], *, schema: dict[str, Any] | None = None
-    ) -> Completion:
-        """Send ``messages`` (and ``schema`` for structured output) and return the answer.
-
-        Raises:
-            ProviderUnavailableError: Transient faults outlasted the retries.
-            ProviderConfigError: The key was rejected or the model does not exist.
-            ProviderError: Any other failure (bad request, unreadable, blocked or empty answer).
-        """
-        check_messages(messages, schema)
-        started = self._clock()
-        cache_key = None
-        if self._cache is not None:
-            cache_key = self._cache.make_key(
-                provider=self._provider,
-                model=self.model,
-                messages=messages,
-                schema=schema,
-                settings={
-                    "temperature": self._temperature,
-                    "max_tokens": self._max_tokens,
-                    "seed": self._seed,
-                    "json_mode": self._json_mode,
-                    "extra_body": self._extra_body,
-                },
-            )
-            hit = cached_lookup(self._cache, cache_key)
-            if hit is not None:
-                return dataclasses.replace(hit, latency_s=self._clock() - started)
-        while True:
-            mode = self.json_mode_in_use
-            contents, config = self._request(messages, schema, mode)
-            try:
-                response = call_with_retry(
-                    functools.partial(
-                        self._attempt, contents, config, structured=schema is not None
-                    ),
-                    policy=self._policy,
-                    what=self._what,
-                    sleep=self._sleep,
-                    clock=self._clock,
-                    started=started,
-                )
-            except _StructuredOutputRejected as exc:
-                self._downgrade(mode, str(exc))
-                continue
-            break
-        completion = self._completion(response, self._clock() - started)
-        if cache_key is not None:
-            cached_store(
-                self._cache, cache_key, completion, provider=self._provider, model=self.model
-            )
-        return completion
+            raise self._cannot_create(exc) from None
 
     # -- request ------------------------------------------------------------------------------
 
     def _request(
         self, messages: Sequence[Message], schema: dict[str, Any] | None, mode: str
-    ) -> tuple[list[Any], Any]:
+    ) -> _Request:
         types = self._types
-        if schema is not None and mode != "json_schema":
-            messages = with_schema_instruction(messages, schema)
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         contents = [
             types.Content(
@@ -282,64 +183,38 @@ class GeminiClient:
             settings["response_mime_type"] = "application/json"
             if mode == "json_schema":
                 settings["response_json_schema"] = schema
-        return contents, types.GenerateContentConfig(**settings)
-
-    def _downgrade(self, mode: str, reason: str) -> None:
-        new_mode = _DOWNGRADE.get(mode)
-        if self._json_mode != "auto" or new_mode is None:
-            raise ProviderError(reason) from None
-        with self._lock:
-            if self._mode != mode:
-                return
-            self._mode = new_mode
-        _logger.warning(
-            f"{self._what} rejected structured output {mode!r}; using {new_mode!r} from now on "
-            f"(the schema goes into the prompt). {reason}"
+        return _Request(
+            contents, types.GenerateContentConfig(**settings), structured=schema is not None
         )
 
     # -- one attempt ----------------------------------------------------------------------------
 
-    def _attempt(self, contents: list[Any], config: Any, *, structured: bool) -> Any:
-        try:
-            return self._sdk.models.generate_content(
-                model=self.model, contents=contents, config=config
-            )
-        except self._errors.APIError as exc:
-            raise self._status_error(exc, structured=structured) from None
-        except Exception as exc:
-            kind = _transport_kind(exc)
-            if kind == "timeout":
-                raise TransientError(timeout_reason(self._timeout)) from None
-            if kind == "connection":
-                raise TransientError(f"connection error ({type(exc).__name__})") from None
-            if isinstance(exc, ValueError):
-                raise ProviderError(
-                    f"{self._what} sent an unreadable response ({type(exc).__name__}: "
-                    f"{shorten(redact(exc, self._key), 120)})."
-                ) from None
-            raise ProviderError(
-                f"{self._what} failed: {type(exc).__name__}: {shorten(redact(exc, self._key))}"
-            ) from None
+    def _send(self, request: _Request) -> Any:
+        return self._sdk.models.generate_content(
+            model=self.model, contents=request.contents, config=request.config
+        )
 
-    def _status_error(self, exc: Any, *, structured: bool) -> Exception:
-        status = int(getattr(exc, "code", 0) or 0)
-        message = redact(getattr(exc, "message", None) or "", self._key)
-        if structured and self._json_mode == "auto" and rejects_structured_output(status, message):
-            return _StructuredOutputRejected(
-                f"{self._what} rejected the request (HTTP {status}): {shorten(message)}"
+    def _sdk_error(self, exc: Exception, request: _Request) -> Exception | None:
+        if isinstance(exc, self._errors.APIError):
+            response = getattr(exc, "response", None)
+            retry_after = retry_after_from_headers(getattr(response, "headers", None))
+            if retry_after is None:
+                retry_after = _retry_delay(getattr(exc, "details", None))
+            return self._status_error(
+                int(getattr(exc, "code", 0) or 0),
+                getattr(exc, "message", None) or "",
+                structured=request.structured,
+                retry_after=retry_after,
             )
-        response = getattr(exc, "response", None)
-        retry_after = retry_after_from_headers(getattr(response, "headers", None))
-        if retry_after is None:
-            retry_after = _retry_delay(getattr(exc, "details", None))
-        return status_error(
-            status,
-            provider=self._label,
-            model=self.model,
-            message=message,
-            key_hint=self._key_hint,
-            retry_after=retry_after,
-            base_url=safe_url(self._base_url),
+        kind = _transport_kind(exc)
+        if kind == "timeout":
+            return TransientError(timeout_reason(self._timeout))
+        if kind == "connection":
+            return TransientError(f"connection error ({type(exc).__name__})")
+        if isinstance(exc, ValueError):
+            return self._unreadable(exc)
+        return ProviderError(
+            f"{self._what} failed: {type(exc).__name__}: {shorten(redact(exc, self._key))}"
         )
 
     def _completion(self, response: Any, latency_s: float) -> Completion:

@@ -6,18 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
-import dataclasses
-import functools
-import json
-import math
 import os
 import re
-import threading
-import time
 from typing import Any
-from typing import Literal
-from urllib.parse import urlsplit
-from urllib.parse import urlunsplit
 
 import optuna
 
@@ -26,41 +17,24 @@ from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderConfigError
 from optuna_llm_sampler.providers._base import ProviderError
 from optuna_llm_sampler.providers._cache import as_cache
-from optuna_llm_sampler.providers._cache import cached_lookup
-from optuna_llm_sampler.providers._cache import cached_store
 from optuna_llm_sampler.providers._cache import CacheLike
-from optuna_llm_sampler.providers._cache import ResponseCache
-from optuna_llm_sampler.providers._keys import key_hint
+from optuna_llm_sampler.providers._http import HTTPClient
+from optuna_llm_sampler.providers._http import JsonMode
 from optuna_llm_sampler.providers._keys import OPENAI_ENV_VARS
-from optuna_llm_sampler.providers._keys import PLACEHOLDER_KEY
 from optuna_llm_sampler.providers._keys import redact
-from optuna_llm_sampler.providers._keys import resolve_api_key
-from optuna_llm_sampler.providers._retry import call_with_retry
-from optuna_llm_sampler.providers._retry import rejects_structured_output
 from optuna_llm_sampler.providers._retry import retry_after_from_headers
-from optuna_llm_sampler.providers._retry import RetryPolicy
 from optuna_llm_sampler.providers._retry import shorten
-from optuna_llm_sampler.providers._retry import status_error
 from optuna_llm_sampler.providers._retry import timeout_reason
 from optuna_llm_sampler.providers._retry import TransientError
 
 
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
-JsonMode = Literal["auto", "json_schema", "json_object", "off"]
-JSON_MODES: tuple[str, ...] = ("auto", "json_schema", "json_object", "off")
-# What "auto" falls back to when a server rejects a structured-output request.
-_DOWNGRADE = {"json_schema": "json_object", "json_object": "off"}
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5(?!-chat))")
 _NO_SYSTEM_MODEL = re.compile(r"^o1-(preview|mini)")
-_ROLES = ("system", "user", "assistant")
 
 
-class _StructuredOutputRejected(ProviderError):
-    """The server rejected the requested ``response_format``; ``auto`` mode downgrades."""
-
-
-class OpenAIClient:
+class OpenAIClient(HTTPClient[dict[str, Any]]):
     """An :class:`~optuna_llm_sampler.providers.LLMClient` for OpenAI and OpenAI-compatible
     servers.
 
@@ -124,6 +98,8 @@ class OpenAIClient:
 
     _provider = "openai"
     _label = "OpenAI"
+    _structured_output_name = "response_format"
+    _log = _logger
 
     def __init__(
         self,
@@ -146,22 +122,20 @@ class OpenAIClient:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        check_common_options(
+        super().__init__(
             model=model,
             base_url=base_url,
             timeout=timeout,
+            max_retries=max_retries,
+            max_retry_time=max_retry_time,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
             json_mode=json_mode,
+            extra_body=extra_body,
+            sleep=sleep,
+            clock=clock,
         )
-        if extra_body is not None and not isinstance(extra_body, Mapping):
-            raise ValueError(f"extra_body must be a mapping or None, got {extra_body!r}.")
-        self.model = model
-        self.supports_schema = json_mode != "off"
-        self._base_url = base_url
-        self._timeout = float(timeout)
-        self._policy = RetryPolicy(max_retries=max_retries, max_retry_time=max_retry_time)
         self._reasoning = (
             bool(_REASONING_MODEL.match(_bare(model))) if reasoning is None else reasoning
         )
@@ -171,120 +145,34 @@ class OpenAIClient:
                 f"Reasoning model {model!r} accepts no temperature; temperature={temperature} "
                 "is ignored."
             )
-            temperature = None
-        self._temperature = temperature
-        self._max_tokens = max_tokens
-        self._seed = seed
-        self._json_mode = json_mode
+            self._temperature = None
         self._strict = bool(strict_schema)
         self._reasoning_effort = reasoning_effort
-        self._extra_body = dict(extra_body) if extra_body else None
-        self._cache: ResponseCache | None = as_cache(cache)
-        self._sleep = sleep or time.sleep
-        self._clock = clock or time.monotonic
-        self._lock = threading.Lock()
-        # The structured-output mode in use; "auto" starts with json_schema and may downgrade.
-        self._mode: str = "json_schema" if json_mode == "auto" else json_mode
+        self._cache = as_cache(cache)
 
         openai = _import_sdk(model)
         self._openai = openai
         local = base_url is not None or bool(os.environ.get("OPENAI_BASE_URL"))
-        key = resolve_api_key(
-            api_key, env_vars=OPENAI_ENV_VARS, provider="OpenAI", model=model, required=not local
-        )
-        self._key = key or PLACEHOLDER_KEY
-        self._key_hint = key_hint(api_key, OPENAI_ENV_VARS)
+        self._use_key(api_key, OPENAI_ENV_VARS, required=not local)
         try:
             self._sdk = openai.OpenAI(
                 api_key=self._key, base_url=base_url, timeout=self._timeout, max_retries=0
             )
         except openai.OpenAIError as exc:
-            raise ProviderConfigError(
-                f"Cannot create the OpenAI client for model {model!r}: {redact(exc, self._key)}"
-            ) from None
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(model={self.model!r}, base_url={safe_url(self._base_url)!r}, "
-            f"json_mode={self._json_mode!r})"
-        )
-
-    @property
-    def _what(self) -> str:
-        where = f" at {safe_url(self._base_url)}" if self._base_url else ""
-        return f"{self._label} model {self.model!r}{where}"
-
-    @property
-    def json_mode_in_use(self) -> str:
-        """The structured-output mode requests use now (after any ``auto`` fallback)."""
-        with self._lock:
-            return self._mode
-
-    def complete(
-        self, messages: Sequence[Message], *, schema: dict[str, Any] | None = None
-    ) -> Completion:
-        """Send ``messages`` (and ``schema`` for structured output) and return the answer.
-
-        Raises:
-            ProviderUnavailableError: Transient faults outlasted the retries.
-            ProviderConfigError: The key was rejected or the model does not exist.
-            ProviderError: Any other failure (bad request, unreadable or empty answer).
-        """
-        check_messages(messages, schema)
-        started = self._clock()
-        cache_key = None
-        if self._cache is not None:
-            cache_key = self._cache.make_key(
-                provider=self._provider,
-                model=self.model,
-                messages=messages,
-                schema=schema,
-                settings=self._cache_settings(),
-            )
-            hit = cached_lookup(self._cache, cache_key)
-            if hit is not None:
-                return dataclasses.replace(hit, latency_s=self._clock() - started)
-        while True:
-            mode = self.json_mode_in_use
-            request = self._request(messages, schema, mode)
-            try:
-                response = call_with_retry(
-                    functools.partial(self._attempt, request),
-                    policy=self._policy,
-                    what=self._what,
-                    sleep=self._sleep,
-                    clock=self._clock,
-                    started=started,
-                )
-            except _StructuredOutputRejected as exc:
-                self._downgrade(mode, str(exc))
-                continue
-            break
-        completion = self._completion(response, self._clock() - started)
-        if cache_key is not None:
-            cached_store(
-                self._cache, cache_key, completion, provider=self._provider, model=self.model
-            )
-        return completion
+            raise self._cannot_create(exc) from None
 
     # -- request ------------------------------------------------------------------------------
 
     def _cache_settings(self) -> dict[str, Any]:
         return {
-            "temperature": self._temperature,
-            "max_tokens": self._max_tokens,
-            "seed": self._seed,
-            "json_mode": self._json_mode,
+            **super()._cache_settings(),
             "strict": self._strict,
             "reasoning_effort": self._reasoning_effort,
-            "extra_body": self._extra_body,
         }
 
     def _request(
         self, messages: Sequence[Message], schema: dict[str, Any] | None, mode: str
     ) -> dict[str, Any]:
-        if schema is not None and mode != "json_schema":
-            messages = with_schema_instruction(messages, schema)
         request: dict[str, Any] = {"model": self.model, "messages": self._messages(messages)}
         if schema is not None and mode == "json_schema":
             request["response_format"] = {
@@ -324,64 +212,37 @@ class OpenAIClient:
             for m in messages
         ]
 
-    def _downgrade(self, mode: str, reason: str) -> None:
-        new_mode = _DOWNGRADE.get(mode)
-        if self._json_mode != "auto" or new_mode is None:
-            raise ProviderError(reason) from None
-        with self._lock:
-            if self._mode != mode:
-                return  # another thread downgraded already
-            self._mode = new_mode
-        _logger.warning(
-            f"{self._what} rejected response_format {mode!r}; using {new_mode!r} from now on "
-            f"(the schema goes into the prompt). {reason}"
-        )
-
     # -- one attempt ----------------------------------------------------------------------------
 
-    def _attempt(self, request: dict[str, Any]) -> Any:
-        openai = self._openai
-        try:
-            return self._sdk.chat.completions.create(**request)
-        except openai.APITimeoutError:
-            raise TransientError(timeout_reason(self._timeout)) from None
-        except openai.APIConnectionError as exc:
-            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown"
-            raise TransientError(f"connection error ({cause})") from None
-        except openai.APIStatusError as exc:
-            structured = "response_format" in request and self._json_mode == "auto"
-            raise self._status_error(exc, structured=structured) from None
-        except (openai.APIResponseValidationError, ValueError) as exc:
-            raise ProviderError(
-                f"{self._what} sent an unreadable response ({type(exc).__name__}: "
-                f"{shorten(redact(exc, self._key), 120)})."
-            ) from None
-        except openai.OpenAIError as exc:
-            raise ProviderError(f"{self._what} failed: {redact(exc, self._key)}") from None
+    def _send(self, request: dict[str, Any]) -> Any:
+        return self._sdk.chat.completions.create(**request)
 
-    def _status_error(self, exc: Any, *, structured: bool) -> Exception:
-        status = int(exc.status_code)
-        body = exc.body
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            text = body["message"]
-        elif isinstance(body, str):
-            text = body
-        else:
-            text = str(getattr(exc, "message", "") or "")
-        message = redact(text, self._key)
-        if structured and rejects_structured_output(status, message):
-            return _StructuredOutputRejected(
-                f"{self._what} rejected the request (HTTP {status}): {shorten(message)}"
+    def _sdk_error(self, exc: Exception, request: dict[str, Any]) -> Exception | None:
+        openai = self._openai
+        if isinstance(exc, openai.APITimeoutError):
+            return TransientError(timeout_reason(self._timeout))
+        if isinstance(exc, openai.APIConnectionError):
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown"
+            return TransientError(f"connection error ({cause})")
+        if isinstance(exc, openai.APIStatusError):
+            body = exc.body
+            if isinstance(body, dict) and isinstance(body.get("message"), str):
+                text = body["message"]
+            elif isinstance(body, str):
+                text = body
+            else:
+                text = str(getattr(exc, "message", "") or "")
+            return self._status_error(
+                int(exc.status_code),
+                text,
+                structured="response_format" in request,
+                retry_after=retry_after_from_headers(exc.response.headers),
             )
-        return status_error(
-            status,
-            provider=self._label,
-            model=self.model,
-            message=message,
-            key_hint=self._key_hint,
-            retry_after=retry_after_from_headers(exc.response.headers),
-            base_url=safe_url(self._base_url),
-        )
+        if isinstance(exc, (openai.APIResponseValidationError, ValueError)):
+            return self._unreadable(exc)
+        if isinstance(exc, openai.OpenAIError):
+            return ProviderError(f"{self._what} failed: {redact(exc, self._key)}")
+        return None
 
     def _completion(self, response: Any, latency_s: float) -> Completion:
         choices = getattr(response, "choices", None)
@@ -406,79 +267,6 @@ class OpenAIClient:
         )
 
 
-# -- helpers shared with the Gemini client -------------------------------------------------------
-
-
-def check_common_options(
-    *,
-    model: str,
-    base_url: str | None,
-    timeout: float,
-    temperature: float | None,
-    max_tokens: int | None,
-    seed: int | None,
-    json_mode: str,
-) -> None:
-    """Validate the constructor arguments both cloud clients share (ValueError naming them)."""
-    if not isinstance(model, str) or not model.strip():
-        raise ValueError(f"model must be a non-empty string, got {model!r}.")
-    if base_url is not None and (not isinstance(base_url, str) or not base_url.strip()):
-        raise ValueError(f"base_url must be a non-empty string or None, got {base_url!r}.")
-    if not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-    if temperature is not None and (not _is_number(temperature) or not 0 <= temperature <= 2):
-        raise ValueError(f"temperature must be in [0, 2] or None, got {temperature!r}.")
-    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens <= 0):
-        raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}.")
-    if seed is not None and not _is_int(seed):
-        raise ValueError(f"seed must be an int or None, got {seed!r}.")
-    if json_mode not in JSON_MODES:
-        raise ValueError(f"json_mode must be one of {JSON_MODES}, got {json_mode!r}.")
-
-
-def check_messages(messages: Sequence[Message], schema: dict[str, Any] | None) -> None:
-    """Validate the arguments of ``complete`` (ValueError naming them)."""
-    if isinstance(messages, (str, bytes)) or not messages:
-        raise ValueError("messages must be a non-empty sequence of Message.")
-    for message in messages:
-        if getattr(message, "role", None) not in _ROLES or not isinstance(
-            getattr(message, "content", None), str
-        ):
-            raise ValueError(f"messages must hold Message objects, got {message!r}.")
-    if schema is not None and not isinstance(schema, dict):
-        raise ValueError(f"schema must be a dict (a JSON schema) or None, got {schema!r}.")
-
-
-def with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any]) -> list[Message]:
-    """Append the schema as an instruction to the last user message (kept at the end so that
-    the prompt prefix, and with it the provider's prompt cache, is unchanged)."""
-    instruction = (
-        "Answer with a single JSON object, and nothing else, that follows this JSON schema:\n"
-        + json.dumps(schema, sort_keys=True)
-    )
-    result = list(messages)
-    for i in range(len(result) - 1, -1, -1):
-        if result[i].role == "user":
-            result[i] = Message("user", f"{result[i].content}\n\n{instruction}")
-            return result
-    result.append(Message("user", instruction))
-    return result
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` without user info, query or fragment (which may carry credentials)."""
-    if url is None:
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def _import_sdk(model: str) -> Any:
     try:
         import openai
@@ -493,14 +281,6 @@ def _import_sdk(model: str) -> Any:
 def _bare(model: str) -> str:
     """``"openai/o3-mini"`` → ``"o3-mini"``, lower-cased (routing by model family)."""
     return model.lower().rsplit("/", 1)[-1]
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _int_or_none(value: object) -> int | None:

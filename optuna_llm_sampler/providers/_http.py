@@ -1,0 +1,404 @@
+"""What the cloud clients (:class:`OpenAIClient`, :class:`GeminiClient`) share: one ``complete``
+around an SDK that talks HTTP.
+
+:class:`HTTPClient` holds the common settings and runs every call the same way: check the
+arguments, replay the answer from the response cache if there is one, send the request through
+:func:`call_with_retry`, fall back to a plainer structured-output mode when ``json_mode="auto"``
+and the server rejects the current one, and store the answer. A provider fills in only what its
+API does differently: the request for a mode, one attempt through its SDK, how its errors map to
+:class:`TransientError` / :class:`ProviderError`, how text and usage are read from its response,
+and which settings make up the cache key.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+import dataclasses
+import functools
+import json
+import logging
+import math
+import threading
+import time
+from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import Literal
+from typing import TypeVar
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+import optuna
+
+from optuna_llm_sampler.providers._base import Completion
+from optuna_llm_sampler.providers._base import Message
+from optuna_llm_sampler.providers._base import ProviderConfigError
+from optuna_llm_sampler.providers._base import ProviderError
+from optuna_llm_sampler.providers._cache import cached_lookup
+from optuna_llm_sampler.providers._cache import cached_store
+from optuna_llm_sampler.providers._cache import ResponseCache
+from optuna_llm_sampler.providers._keys import key_hint
+from optuna_llm_sampler.providers._keys import PLACEHOLDER_KEY
+from optuna_llm_sampler.providers._keys import redact
+from optuna_llm_sampler.providers._keys import resolve_api_key
+from optuna_llm_sampler.providers._retry import call_with_retry
+from optuna_llm_sampler.providers._retry import rejects_structured_output
+from optuna_llm_sampler.providers._retry import RetryPolicy
+from optuna_llm_sampler.providers._retry import shorten
+from optuna_llm_sampler.providers._retry import status_error
+
+
+_logger = optuna.logging.get_logger(f"optuna.{__name__}")
+
+JsonMode = Literal["auto", "json_schema", "json_object", "off"]
+JSON_MODES: tuple[str, ...] = ("auto", "json_schema", "json_object", "off")
+# What "auto" falls back to when a server rejects a structured-output request.
+_DOWNGRADE = {"json_schema": "json_object", "json_object": "off"}
+_ROLES = ("system", "user", "assistant")
+
+RequestT = TypeVar("RequestT")
+
+
+class _StructuredOutputRejected(ProviderError):
+    """The server rejected the requested structured output; ``auto`` mode downgrades."""
+
+
+class HTTPClient(abc.ABC, Generic[RequestT]):
+    """The common part of the cloud :class:`~optuna_llm_sampler.providers.LLMClient` classes.
+
+    ``RequestT`` is whatever a provider builds for one request (the keyword arguments of the
+    SDK call, a small record...): :meth:`_request` builds it, :meth:`_send` sends it and
+    :meth:`_sdk_error` reads it again to classify a failure.
+
+    The constructor checks and keeps the keyword arguments every provider has (``model``,
+    ``base_url``, ``timeout``, ``max_retries``, ``max_retry_time``, ``temperature``,
+    ``max_tokens``, ``seed``, ``json_mode``, ``extra_body``, ``sleep``, ``clock``: see the
+    providers for what they mean). A provider's constructor calls it first, then handles its own
+    options, opens the response cache into ``_cache`` (after its options, so that a warning about
+    them still comes before a bad ``cache`` is refused), imports its SDK, takes the key with
+    :meth:`_use_key` and creates the SDK client. It also sets the class attributes ``_provider``
+    (the provider in cache keys), ``_label`` (its name in messages), ``_structured_output_name``
+    (what the ``auto`` fallback's warning says was rejected) and ``_log`` (its module's logger,
+    which that warning goes to).
+
+    Attributes:
+        model: The model name.
+        supports_schema: True unless ``json_mode="off"``.
+    """
+
+    _provider: ClassVar[str]
+    _label: ClassVar[str]
+    _structured_output_name: ClassVar[str]
+    _log: ClassVar[logging.Logger] = _logger
+    # Set by the provider's constructor: the response cache, the key sent (through _use_key)
+    # and where that key came from.
+    _cache: ResponseCache | None
+    _key: str
+    _key_hint: str
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        max_retry_time: float,
+        temperature: float | None,
+        max_tokens: int | None,
+        seed: int | None,
+        json_mode: JsonMode,
+        extra_body: Mapping[str, Any] | None,
+        sleep: Callable[[float], None] | None,
+        clock: Callable[[], float] | None,
+    ) -> None:
+        check_common_options(
+            model=model,
+            base_url=base_url,
+            timeout=timeout,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            json_mode=json_mode,
+        )
+        if extra_body is not None and not isinstance(extra_body, Mapping):
+            raise ValueError(f"extra_body must be a mapping or None, got {extra_body!r}.")
+        self.model = model
+        self.supports_schema = json_mode != "off"
+        self._base_url = base_url
+        self._timeout = float(timeout)
+        self._policy = RetryPolicy(max_retries=max_retries, max_retry_time=max_retry_time)
+        self._temperature = temperature
+        self._max_tokens = max_tokens
+        self._seed = seed
+        self._json_mode = json_mode
+        self._extra_body = dict(extra_body) if extra_body else None
+        self._sleep = sleep or time.sleep
+        self._clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        # The structured-output mode in use; "auto" starts with json_schema and may downgrade.
+        self._mode: str = "json_schema" if json_mode == "auto" else json_mode
+
+    def _use_key(
+        self, api_key: str | None, env_vars: Sequence[str], *, required: bool = True
+    ) -> None:
+        """Take the key from ``api_key`` or ``env_vars`` (the placeholder when none is required
+        and none is set), and remember where it came from for error messages."""
+        key = resolve_api_key(
+            api_key, env_vars=env_vars, provider=self._label, model=self.model, required=required
+        )
+        self._key = key or PLACEHOLDER_KEY
+        self._key_hint = key_hint(api_key, env_vars)
+
+    def _cannot_create(self, exc: BaseException) -> ProviderConfigError:
+        """The error for an SDK that refused to create its client (the caller raises it)."""
+        return ProviderConfigError(
+            f"Cannot create the {self._label} client for model {self.model!r}: "
+            f"{redact(exc, self._key)}"
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, base_url={safe_url(self._base_url)!r}, "
+            f"json_mode={self._json_mode!r})"
+        )
+
+    @property
+    def _what(self) -> str:
+        where = f" at {safe_url(self._base_url)}" if self._base_url else ""
+        return f"{self._label} model {self.model!r}{where}"
+
+    @property
+    def json_mode_in_use(self) -> str:
+        """The structured-output mode requests use now (after any ``auto`` fallback)."""
+        with self._lock:
+            return self._mode
+
+    def complete(
+        self, messages: Sequence[Message], *, schema: dict[str, Any] | None = None
+    ) -> Completion:
+        """Send ``messages`` (and ``schema`` for structured output) and return the answer.
+
+        Raises:
+            ProviderUnavailableError: Transient faults outlasted the retries.
+            ProviderConfigError: The key was rejected or the model does not exist.
+            ProviderError: Any other failure (bad request, unreadable, refused, blocked or empty
+                answer).
+        """
+        check_messages(messages, schema)
+        started = self._clock()
+        cache_key = None
+        if self._cache is not None:
+            cache_key = self._cache.make_key(
+                provider=self._provider,
+                model=self.model,
+                messages=messages,
+                schema=schema,
+                settings=self._cache_settings(),
+            )
+            hit = cached_lookup(self._cache, cache_key)
+            if hit is not None:
+                return dataclasses.replace(hit, latency_s=self._clock() - started)
+        while True:
+            mode = self.json_mode_in_use
+            prompt = messages
+            if schema is not None and mode != "json_schema":
+                prompt = with_schema_instruction(messages, schema)
+            request = self._request(prompt, schema, mode)
+            try:
+                response = call_with_retry(
+                    functools.partial(self._attempt, request),
+                    policy=self._policy,
+                    what=self._what,
+                    sleep=self._sleep,
+                    clock=self._clock,
+                    started=started,
+                )
+            except _StructuredOutputRejected as exc:
+                self._downgrade(mode, str(exc))
+                continue
+            break
+        completion = self._completion(response, self._clock() - started)
+        if cache_key is not None:
+            cached_store(
+                self._cache, cache_key, completion, provider=self._provider, model=self.model
+            )
+        return completion
+
+    def _cache_settings(self) -> dict[str, Any]:
+        """Whatever besides model, messages and schema changes the answer (the cache key's
+        ``settings``); never the key or the endpoint. A provider with more such options adds
+        them."""
+        return {
+            "temperature": self._temperature,
+            "max_tokens": self._max_tokens,
+            "seed": self._seed,
+            "json_mode": self._json_mode,
+            "extra_body": self._extra_body,
+        }
+
+    def _downgrade(self, mode: str, reason: str) -> None:
+        new_mode = _DOWNGRADE.get(mode)
+        if self._json_mode != "auto" or new_mode is None:
+            raise ProviderError(reason) from None
+        with self._lock:
+            if self._mode != mode:
+                return  # another thread downgraded already
+            self._mode = new_mode
+        self._log.warning(
+            f"{self._what} rejected {self._structured_output_name} {mode!r}; using {new_mode!r} "
+            f"from now on (the schema goes into the prompt). {reason}"
+        )
+
+    def _attempt(self, request: RequestT) -> Any:
+        """One try for :func:`call_with_retry`: the SDK's exceptions become ours."""
+        try:
+            return self._send(request)
+        except Exception as exc:
+            error = self._sdk_error(exc, request)
+            if error is None:
+                raise
+            raise error from None
+
+    def _status_error(
+        self, status: int, text: str, *, structured: bool, retry_after: float | None
+    ) -> Exception:
+        """The exception for an HTTP error ``status`` with the server's ``text`` (the caller
+        raises it).
+
+        Args:
+            status: The HTTP status code.
+            text: What the server said (redacted here).
+            structured: The request asked for structured output, so that in ``auto`` mode a
+                rejection naming it means "downgrade" rather than "fail".
+            retry_after: The wait the server asked for, in seconds.
+        """
+        message = redact(text, self._key)
+        if structured and self._json_mode == "auto" and rejects_structured_output(status, message):
+            return _StructuredOutputRejected(
+                f"{self._what} rejected the request (HTTP {status}): {shorten(message)}"
+            )
+        return status_error(
+            status,
+            provider=self._label,
+            model=self.model,
+            message=message,
+            key_hint=self._key_hint,
+            retry_after=retry_after,
+            base_url=safe_url(self._base_url),
+        )
+
+    def _unreadable(self, exc: BaseException) -> ProviderError:
+        """The error for a response the SDK could not parse (the caller raises it)."""
+        return ProviderError(
+            f"{self._what} sent an unreadable response ({type(exc).__name__}: "
+            f"{shorten(redact(exc, self._key), 120)})."
+        )
+
+    # -- what each provider does its own way ------------------------------------------------------
+
+    @abc.abstractmethod
+    def _request(
+        self, messages: Sequence[Message], schema: dict[str, Any] | None, mode: str
+    ) -> RequestT:
+        """The request for structured-output ``mode``. With a ``schema`` and any ``mode`` but
+        ``"json_schema"``, ``messages`` already carry the schema as an instruction."""
+
+    @abc.abstractmethod
+    def _send(self, request: RequestT) -> Any:
+        """Send ``request`` through the SDK once and return its response."""
+
+    @abc.abstractmethod
+    def _sdk_error(self, exc: Exception, request: RequestT) -> Exception | None:
+        """What :meth:`_send` raising ``exc`` means: a :class:`TransientError` to retry, a
+        :class:`ProviderError` (from :meth:`_status_error` for HTTP errors), or None to let
+        ``exc`` propagate as it is."""
+
+    @abc.abstractmethod
+    def _completion(self, response: Any, latency_s: float) -> Completion:
+        """The answer in ``response``, with its usage; :class:`ProviderError` when it holds
+        none."""
+
+
+# -- argument checks and prompt text --------------------------------------------------------------
+
+
+def check_common_options(
+    *,
+    model: str,
+    base_url: str | None,
+    timeout: float,
+    temperature: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+    json_mode: str,
+) -> None:
+    """Validate the constructor arguments both cloud clients share (ValueError naming them)."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"model must be a non-empty string, got {model!r}.")
+    if base_url is not None and (not isinstance(base_url, str) or not base_url.strip()):
+        raise ValueError(f"base_url must be a non-empty string or None, got {base_url!r}.")
+    if not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    if temperature is not None and (not _is_number(temperature) or not 0 <= temperature <= 2):
+        raise ValueError(f"temperature must be in [0, 2] or None, got {temperature!r}.")
+    if max_tokens is not None and (not _is_int(max_tokens) or max_tokens <= 0):
+        raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}.")
+    if seed is not None and not _is_int(seed):
+        raise ValueError(f"seed must be an int or None, got {seed!r}.")
+    if json_mode not in JSON_MODES:
+        raise ValueError(f"json_mode must be one of {JSON_MODES}, got {json_mode!r}.")
+
+
+def check_messages(messages: Sequence[Message], schema: dict[str, Any] | None) -> None:
+    """Validate the arguments of ``complete`` (ValueError naming them)."""
+    if isinstance(messages, (str, bytes)) or not messages:
+        raise ValueError("messages must be a non-empty sequence of Message.")
+    for message in messages:
+        if getattr(message, "role", None) not in _ROLES or not isinstance(
+            getattr(message, "content", None), str
+        ):
+            raise ValueError(f"messages must hold Message objects, got {message!r}.")
+    if schema is not None and not isinstance(schema, dict):
+        raise ValueError(f"schema must be a dict (a JSON schema) or None, got {schema!r}.")
+
+
+def with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any]) -> list[Message]:
+    """Append the schema as an instruction to the last user message (kept at the end so that
+    the prompt prefix, and with it the provider's prompt cache, is unchanged)."""
+    instruction = (
+        "Answer with a single JSON object, and nothing else, that follows this JSON schema:\n"
+        + json.dumps(schema, sort_keys=True)
+    )
+    result = list(messages)
+    for i in range(len(result) - 1, -1, -1):
+        if result[i].role == "user":
+            result[i] = Message("user", f"{result[i].content}\n\n{instruction}")
+            return result
+    result.append(Message("user", instruction))
+    return result
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` without user info, query or fragment (which may carry credentials)."""
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -354,7 +354,7 @@ def build_context(
         "step_number": step_number,
         "budget": budget,
         "search_std": search_std,
-        "expected_optimum": expected_optimum,
+        "expected_optimum": None if expected_optimum is None else _bound(expected_optimum),
         "task_description": task_description,
         "direction": "maximize" if maximize else "minimize",
         "extremum": "maximum" if maximize else "minimum",

@@ -49,6 +49,10 @@ def test_default_template_is_the_tutorials_prompt() -> None:
     assert "Line 1: a new input 'a: <number>, b: <number>'" in text
     assert "Try to use step size of 1.0" in text
     assert "The expected optimum value should be over 50." in text
+    floats = render_prompt(load_template(), _context(rows, expected_optimum=50.0))[0].content
+    assert "should be over 50. " in floats and "should be over 12.5. " in (
+        render_prompt(load_template(), _context(rows, expected_optimum=12.5))[0].content
+    )
     assert "Search between -7 and 7." in text
     assert "a: -0.3; b: 2.9; f(a,b): -12.35" in text
     assert text.endswith(

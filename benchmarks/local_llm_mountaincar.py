@@ -127,7 +127,10 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for setup in setups:
-        rows = [run_one(setup, seed, args.n_trials, client) for seed in range(args.seeds)]
+        rows = []
+        for seed in range(args.seeds):
+            rows.append(run_one(setup, seed, args.n_trials, client))
+            print(f"  ({setup} seed {seed} done: {rows[-1]})", flush=True)
 
         def med(key: str, rows: list[dict[str, float]] = rows) -> float:
             return statistics.median(r[key] for r in rows)

@@ -28,6 +28,8 @@ OutOfRange = Literal["reject", "clip"]
 
 REASONING_KEY = "reasoning"
 _MAX_REASONING_CHARS = 300
+# The schema asks for one sentence: a local model spends most of a call generating tokens.
+_SCHEMA_REASONING_CHARS = 160
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[a-zA-Z]*\n?(.*?)```", re.DOTALL)
@@ -72,8 +74,7 @@ def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str,
             }
         else:
             raise ValueError(f"distribution of {name!r} is not supported: {dist!r}.")
-    # Capped: a local model spends most of a call generating tokens, and records keep ~300 chars.
-    properties[REASONING_KEY] = {"type": "string", "maxLength": _MAX_REASONING_CHARS}
+    properties[REASONING_KEY] = {"type": "string", "maxLength": _SCHEMA_REASONING_CHARS}
     return {
         "type": "object",
         "properties": properties,
@@ -98,7 +99,7 @@ def build_candidates_schema(
                 "minItems": n_candidates,
                 "maxItems": n_candidates,
             },
-            REASONING_KEY: {"type": "string", "maxLength": _MAX_REASONING_CHARS},
+            REASONING_KEY: {"type": "string", "maxLength": _SCHEMA_REASONING_CHARS},
         },
         "required": ["candidates", REASONING_KEY],
         "additionalProperties": False,

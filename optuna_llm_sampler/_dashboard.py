@@ -13,6 +13,7 @@ problem, so a note can never fail a trial or a run.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import math
@@ -225,20 +226,12 @@ def write_trial_note(study: Study, trial: FrozenTrial, record: LLMRecord) -> boo
         Whether the note was written: ``False`` when optuna-dashboard is not installed or the
         write failed (logged, never raised).
     """
-    dashboard = _dashboard_module()
-    if dashboard is None:
-        return False
-    try:
-        body = trial_note_markdown(trial.number, record)
-        dashboard.save_note(_TrialRef(study, trial._trial_id), body)
-    except Exception as error:
-        _warn_once(
-            "trial-note",
-            f"Trial {trial.number}: could not write the dashboard note "
-            f"({type(error).__name__}: {error}); the trial goes on without it.",
-        )
-        return False
-    return True
+    return _save_note(
+        lambda: (_TrialRef(study, trial._trial_id), trial_note_markdown(trial.number, record)),
+        "trial-note",
+        f"Trial {trial.number}: could not write the dashboard note",
+        "; the trial goes on without it.",
+    )
 
 
 def write_study_note(study: Study, text: str) -> bool:
@@ -252,17 +245,26 @@ def write_study_note(study: Study, text: str) -> bool:
         Whether the note was written: ``False`` when optuna-dashboard is not installed or the
         write failed (logged, never raised).
     """
+    return _save_note(
+        lambda: (study, text),
+        "study-note",
+        f"Could not write the dashboard note of study {study.study_name!r}",
+        ".",
+    )
+
+
+def _save_note(
+    target_and_body: Callable[[], tuple[Any, str]], kind: str, failure: str, tail: str
+) -> bool:
+    """Save a note through optuna-dashboard; a failure is logged once per kind, never raised."""
     dashboard = _dashboard_module()
     if dashboard is None:
         return False
     try:
-        dashboard.save_note(study, text)
+        target, body = target_and_body()
+        dashboard.save_note(target, body)
     except Exception as error:
-        _warn_once(
-            "study-note",
-            f"Could not write the dashboard note of study {study.study_name!r} "
-            f"({type(error).__name__}: {error}).",
-        )
+        _warn_once(kind, f"{failure} ({type(error).__name__}: {error}){tail}")
         return False
     return True
 

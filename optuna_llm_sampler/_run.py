@@ -67,9 +67,16 @@ class RunConfig:
             the tutorial's warmup, weights uniform in [-3, 3] rounded to one decimal.
         task_description: ``"auto"`` describes the environment to the LLM when one is known
             (MountainCar, ProPS+), ``None`` keeps "assume no prior knowledge", or your own text.
-        hints: End the prompt with the best point and the least explored slices of the box.
-        min_distance: Re-ask proposals closer than this to a tried point.
-        n_candidates: Proposals per LLM call; the best-scored one is evaluated.
+        guidance: ``"on"`` turns on the set-up that made the embedded model worth running
+            (docs/results.md): ``task_description="auto"``, ``hints``, ``min_distance=0.25``,
+            ``n_candidates=3``; ``"off"`` keeps the tutorial's prompt; ``"auto"`` is ``"on"`` for
+            local models and ``"off"`` for the others. Options set explicitly win.
+        hints: End the prompt with the best point and the least explored slices of the box
+            (``None``: as ``guidance`` says).
+        min_distance: Re-ask proposals closer than this to a tried point (``None``: as
+            ``guidance`` says).
+        n_candidates: Proposals per LLM call; the best-scored one is evaluated (``None``: as
+            ``guidance`` says).
         history_style: ``"csv"`` or ``"tutorial"`` history rows.
         precision: Digits of numbers in the prompt (``None``: full precision).
     """
@@ -99,9 +106,10 @@ class RunConfig:
     rescore_episodes: int = 100
     startup: str = "random"
     task_description: str | None = None
-    hints: bool = False
+    guidance: str = "auto"
+    hints: bool | None = None
     min_distance: float | None = None
-    n_candidates: int = 1
+    n_candidates: int | None = None
     history_style: str = "csv"
     precision: int | None = 3
     llm_options: dict[str, Any] = field(default_factory=dict)
@@ -133,6 +141,8 @@ class RunConfig:
             raise ValueError(f"--search-std must be positive, got {self.search_std}.")
         if self.sampler != "llm" and (self.model or self.base_url):
             raise ValueError("--model and --base-url apply to --sampler llm only.")
+        if self.guidance not in ("auto", "on", "off"):
+            raise ValueError(f"--guidance must be auto, on or off, got {self.guidance!r}.")
         if self.startup not in ("random", "tutorial"):
             raise ValueError(f"--startup must be 'random' or 'tutorial', got {self.startup!r}.")
         if self.startup == "tutorial" and not (self.low <= -3 and self.high >= 3):
@@ -278,14 +288,7 @@ def run_study(
         "budget": config.n_trials,
         "max_history_tokens": config.max_history_tokens,
         "max_total_tokens": config.max_total_tokens,
-        "task_description": (
-            TASK_DESCRIPTIONS.get(config.env)
-            if config.task_description == "auto"
-            else config.task_description
-        ),
-        "hints": config.hints,
-        "min_distance": config.min_distance,
-        "n_candidates": config.n_candidates,
+        **guidance_options(config, model),
         "history_style": config.history_style,
         "precision": config.precision,
         # Workers share --seed; RandomSampler(seed) would repeat one worker's points in another.
@@ -383,6 +386,42 @@ def run_study(
     )
     publish_run(study, summary, config)
     return summary
+
+
+GUIDED: dict[str, Any] = {
+    "task_description": "auto",
+    "hints": True,
+    "min_distance": 0.25,
+    "n_candidates": 3,
+}
+
+
+def guidance_options(config: RunConfig, model: str | None) -> dict[str, Any]:
+    """The LLMSampler options ``config.guidance`` implies, with explicit settings winning.
+
+    Example:
+        >>> guidance_options(RunConfig(guidance="on"), "gpt-4o")["n_candidates"]
+        3
+    """
+    on = config.guidance == "on" or (
+        config.guidance == "auto" and model is not None and model.startswith("local")
+    )
+    chosen: dict[str, Any] = {
+        "task_description": config.task_description,
+        "hints": config.hints,
+        "min_distance": config.min_distance,
+        "n_candidates": config.n_candidates,
+    }
+    for key, value in GUIDED.items():
+        if chosen[key] is None and on:
+            chosen[key] = value
+    if chosen["task_description"] == "auto":
+        chosen["task_description"] = TASK_DESCRIPTIONS.get(config.env)
+    elif chosen["task_description"] == "none":
+        chosen["task_description"] = None
+    chosen["hints"] = bool(chosen["hints"])
+    chosen["n_candidates"] = chosen["n_candidates"] or 1
+    return chosen
 
 
 def tutorial_warmup(names: tuple[str, ...], n: int, *, seed: int) -> list[dict[str, float]]:

@@ -69,11 +69,24 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     guide.add_argument(
         "--task-description",
         default=None,
-        help="'auto' describes the environment to the LLM (ProPS+), or give your own text",
+        help="'auto' describes the environment to the LLM (ProPS+), 'none' does not, or give "
+        "your own text",
     )
-    guide.add_argument("--hints", action="store_true", help="best point, least explored slices")
+    guide.add_argument(
+        "--guidance",
+        default=d.guidance,
+        choices=("auto", "on", "off"),
+        help="on: --task-description auto --hints --min-distance 0.25 --n-candidates 3; "
+        "auto: on for local models, off (the tutorial's prompt) for the others",
+    )
+    guide.add_argument(
+        "--hints",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="best point and least explored slices at the prompt's end",
+    )
     guide.add_argument("--min-distance", type=float, default=None, help="re-ask closer proposals")
-    guide.add_argument("--n-candidates", type=int, default=d.n_candidates, help="per LLM call")
+    guide.add_argument("--n-candidates", type=int, default=None, help="proposals per LLM call")
     guide.add_argument("--history-style", default=d.history_style, choices=("csv", "tutorial"))
     guide.add_argument(
         "--precision", type=int, default=d.precision, help="digits of numbers in the prompt"
@@ -113,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         startup=args.startup,
         task_description=args.task_description,
+        guidance=args.guidance,
         hints=args.hints,
         min_distance=args.min_distance,
         n_candidates=args.n_candidates,

@@ -15,6 +15,8 @@ import optuna
 import pytest
 
 from optuna_llm_sampler import get_llm_record
+from optuna_llm_sampler._run import guidance_options
+from optuna_llm_sampler._run import RunConfig
 from optuna_llm_sampler.cli import main
 from optuna_llm_sampler.rl import rollout_episode
 from optuna_llm_sampler.rl import write_warmup_file
@@ -229,3 +231,34 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
     argv = ["run", "--sampler", "random", "--startup", "tutorial", "--low", "-2", "--no-progress"]
     assert main(argv) == 2
     assert "--startup tutorial draws weights in [-3, 3]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("config", "model", "expected"),
+    [
+        ({}, "local", {"hints": True, "min_distance": 0.25, "n_candidates": 3}),
+        ({}, "local:/m.gguf", {"hints": True, "n_candidates": 3}),
+        ({}, "gpt-4o", {"task_description": None, "hints": False, "n_candidates": 1}),
+        ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 3}),
+        ({"guidance": "off"}, "local", {"task_description": None, "min_distance": None}),
+        ({"n_candidates": 1, "hints": False}, "local", {"n_candidates": 1, "hints": False}),
+        ({"task_description": "none"}, "local", {"task_description": None}),
+        ({"task_description": "Tune it."}, "gpt-4o", {"task_description": "Tune it."}),
+    ],
+)
+def test_guidance_defaults_and_explicit_options(config, model, expected) -> None:
+    options = guidance_options(RunConfig(**config), model)
+    for key, value in expected.items():
+        assert options[key] == value, key
+    if config.get("guidance") == "on" or (not config and model.startswith("local")):
+        assert options["task_description"].startswith("f(a,b) is the mean episode reward")
+
+
+def test_guidance_on_through_the_cli(in_tmp: Path, llm_server) -> None:
+    argv = ["run", "--model", "stub-model", "--base-url", llm_server.openai_base_url]
+    argv += ["--n-trials", "5", "--n-startup-trials", "4", "--no-progress", "--guidance", "on"]
+    assert main([*argv, "--study-name", "on", "--no-hints"]) == 0
+    prompt = get_llm_record(_load("on").trials[4]).messages[0].content  # type: ignore[union-attr]
+    assert "What the function is:**" in prompt and "Best so far" not in prompt
+    schema = llm_server.requests[-1].json["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["candidates"]["minItems"] == 3

@@ -772,6 +772,12 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     )
     parser.add_argument("--base-url", default=None, help="an OpenAI-compatible server (llm only)")
     parser.add_argument("--seeds", default="5", help="a count (5: seeds 0-4) or a list 0,3,7")
+    parser.add_argument(
+        "--guidance",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="the LLM's prompt guidance, as in 'run': auto is on for local models only",
+    )
     parser.add_argument("--n-trials", type=int, default=100, help="trials per study")
     parser.add_argument("--out", default="compare", help="folder of the summary files")
     parser.add_argument(
@@ -838,10 +844,15 @@ def _compare_command(args: argparse.Namespace) -> int:
     expected = args.expected_optimum
     if expected is None and args.env == MOUNTAINCAR:
         expected = 50.0  # the tutorial's hint
+    from optuna_llm_sampler._run import guidance_options
+    from optuna_llm_sampler._run import RunConfig
+
+    model = args.model or default_model()
     llm_options: dict[str, Any] = {
-        "model": args.model or default_model(),
+        "model": model,
         "search_std": args.search_std,
         "expected_optimum": expected,
+        **guidance_options(RunConfig(env=args.env, guidance=args.guidance), model),
     }
     if args.base_url:
         llm_options["base_url"] = args.base_url

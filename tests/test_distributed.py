@@ -317,10 +317,13 @@ def test_three_workers_share_one_study(
     # same moment as the last one is pruned before it samples anything.
     assert states.count(TrialState.COMPLETE) == 60, [t.state.name for t in trials]
     assert states.count(TrialState.PRUNED) == len(trials) - 60 <= 2
-    # Workers start random trials until 5 are complete; at most one per other worker more.
+    # Workers start random trials until 5 are complete. Each of the other two workers may have
+    # one in flight when the fifth completes (7), and a worker counts the complete trials as of
+    # its ask() (Optuna's per-trial cache, as its own samplers read it), so each other worker may
+    # also finish one unseen before the decision: at most 9.
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     startup = [t.number for t in complete if "llm_model" not in t.user_attrs]
-    assert 5 <= len(startup) <= 7, startup
+    assert 5 <= len(startup) <= 9, startup
     check_records(study, model)
     assert model.calls >= 60 - len(startup)
     for worker in workers:

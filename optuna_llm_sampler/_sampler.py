@@ -40,6 +40,7 @@ from optuna_llm_sampler._parse import snap_params
 from optuna_llm_sampler._prompt import AnswerFormat
 from optuna_llm_sampler._prompt import build_context
 from optuna_llm_sampler._prompt import feedback_message
+from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler._prompt import function_label
 from optuna_llm_sampler._prompt import history_line
 from optuna_llm_sampler._prompt import HISTORY_STYLES
@@ -542,12 +543,22 @@ class LLMSampler(BaseSampler):
                 study._storage, study._study_id, trial, params, search_space, memo=memo
             )
         if holder is not None:
-            point = ", ".join(f"{name}: {params[name]}" for name in search_space)
+            point = self._show_point(params, search_space)
             raise AnswerError(
                 f"the point ({point}) is being evaluated right now (trial {holder.number}). "
                 "Propose a different point."
             )
         return params
+
+    def _show_point(
+        self, params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]
+    ) -> str:
+        """A point as the prompt shows numbers: the model copies what it reads, so feedback with
+        full-precision values would invite it to repeat them digit for digit."""
+        return ", ".join(
+            f"{name}: {format_param(params[name], dist, self._precision)}"
+            for name, dist in search_space.items()
+        )
 
     def _repeat_problem(
         self,
@@ -557,7 +568,7 @@ class LLMSampler(BaseSampler):
         rows: Sequence[HistoryEntry],
     ) -> str | None:
         """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if so."""
-        point = ", ".join(f"{name}: {params[name]}" for name in search_space)
+        point = self._show_point(params, search_space)
         duplicate = known.get(point_key(params, search_space))
         if duplicate is not None:
             when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
@@ -571,7 +582,7 @@ class LLMSampler(BaseSampler):
         if near is None:
             return None
         row, distance = near
-        other = ", ".join(f"{name}: {row.params[name]}" for name in search_space)
+        other = self._show_point(row.params, search_space)
         return (
             f"the point ({point}) is only {distance:.3g} away from ({other}) of trial "
             f"{row.number}. Propose a point at least {self._min_distance:g} away from every "

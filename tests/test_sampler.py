@@ -206,7 +206,7 @@ def test_near_duplicates_are_re_asked_with_the_distance_rule() -> None:
     study.optimize(quadratic, n_trials=5)
     assert study.trials[4].params == {"a": 1.5, "b": 2.0}
     feedback = client.calls[2][0][-1].content
-    assert "is only 0.05 away from (a: 1.0, b: 2.0) of trial 3" in feedback
+    assert "is only 0.05 away from (a: 1, b: 2) of trial 3" in feedback
     assert "at least 0.1 away" in feedback
 
 
@@ -403,3 +403,15 @@ def test_consecutive_prompts_share_their_prefix() -> None:
     for before, after in zip(prompts, prompts[1:], strict=False):
         table_end = before.rindex("\n", 0, before.index("\n\nBest so far"))
         assert after.startswith(before[:table_end])
+
+
+def test_feedback_shows_numbers_as_the_prompt_does() -> None:
+    # A small model copies what it reads: feedback quoting a tried point at full precision made
+    # the embedded model repeat that point digit for digit until it fell back.
+    client = ScriptedClient(["a: -4.598482771025129, b: 2.267376562030762", "a: 1, b: 1"])
+    study = _study(client, n_startup_trials=1)
+    study.enqueue_trial({"a": -4.598482771025129, "b": 2.267376562030762})
+    study.optimize(quadratic, n_trials=2)
+    feedback = client.calls[1][0][-1].content
+    assert "the point (a: -4.6, b: 2.27) was already evaluated (trial 0)" in feedback
+    assert "4.598482771025129" not in feedback

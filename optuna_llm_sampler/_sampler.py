@@ -609,11 +609,10 @@ class LLMSampler(BaseSampler):
     def _write_note(self, study: Study, trial: FrozenTrial, record: LLMRecord) -> None:
         if not self._dashboard_notes:
             return
-        try:
-            from optuna_llm_sampler._dashboard import write_trial_note
-        except ImportError:  # the dashboard module is optional
-            return
-        write_trial_note(study, trial, record)
+        # Imported here: the module is light, but this keeps the sampler's import graph small.
+        from optuna_llm_sampler._dashboard import write_trial_note
+
+        write_trial_note(study, trial, record)  # a no-op without optuna-dashboard; never raises
 
     def _cache_for(
         self, study: Study, search_space: Mapping[str, BaseDistribution]

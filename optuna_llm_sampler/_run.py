@@ -278,9 +278,7 @@ def run_study(
         retry_failed_trials=1 if config.heartbeat_interval else 0,
     )
     model = config.resolved_model() if config.sampler == "llm" else None
-    expected = config.expected_optimum
-    if expected is None and config.env == MOUNTAINCAR:
-        expected = 50.0  # the tutorial's hint
+    expected = expected_optimum_hint(config.env, config.expected_optimum)
     llm_options: dict[str, Any] = {
         "model": model,
         "search_std": config.search_std,
@@ -386,6 +384,19 @@ def run_study(
     )
     publish_run(study, summary, config)
     return summary
+
+
+def expected_optimum_hint(env: str, expected_optimum: float | None) -> float | None:
+    """The prompt's "expected optimum" hint: the one given, else the tutorial's 50 on
+    MountainCarContinuous and none elsewhere.
+
+    Example:
+        >>> expected_optimum_hint("MountainCarContinuous-v0", None)
+        50.0
+    """
+    if expected_optimum is None and env == MOUNTAINCAR:
+        return 50.0
+    return expected_optimum
 
 
 GUIDED: dict[str, Any] = {

@@ -841,10 +841,10 @@ def _compare_command(args: argparse.Namespace) -> int:
     threshold = args.threshold
     if threshold is None:
         threshold = DEFAULT_THRESHOLDS.get(args.env)
-    expected = args.expected_optimum
-    if expected is None and args.env == MOUNTAINCAR:
-        expected = 50.0  # the tutorial's hint
+    from optuna_llm_sampler._run import expected_optimum_hint
     from optuna_llm_sampler._run import guidance_options
+
+    expected = expected_optimum_hint(args.env, args.expected_optimum)
     from optuna_llm_sampler._run import RunConfig
 
     model = args.model or default_model()

@@ -57,7 +57,9 @@ def tutorial_warmup(seed: int, n: int) -> list[dict[str, float]]:
     return [{"a": float(a), "b": float(b)} for a, b in np.round((rng.random((n, 2)) - 0.5) * 6, 1)]
 
 
-def run_one(setup: str, seed: int, n_trials: int, client: Any) -> dict[str, float]:
+def run_one(
+    setup: str, seed: int, n_trials: int, client: Any, storage: str | None = None
+) -> dict[str, float]:
     options = dict(SETUPS.get(setup, {}))
     sampler: optuna.samplers.BaseSampler
     if setup == "random":
@@ -73,7 +75,12 @@ def run_one(setup: str, seed: int, n_trials: int, client: Any) -> dict[str, floa
             dashboard_notes=False,
             **options,
         )
-    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=sampler,
+        storage=storage,
+        study_name=f"{setup}-seed{seed}-{time.strftime('%Y%m%dT%H%M%S')}",
+    )
     if setup == "tutorial":
         for params in tutorial_warmup(seed, 20):
             study.enqueue_trial(params)
@@ -106,9 +113,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setups", default="random,tutorial,default,guided,candidates")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--n-trials", type=int, default=60)
     parser.add_argument("--model", default="local", help="model string for the LLM set-ups")
     parser.add_argument("--n-threads", type=int, default=2)
+    parser.add_argument("--storage", help="keep the studies, e.g. sqlite:///bench.db")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -128,8 +137,8 @@ def main() -> None:
     print("-" * len(header))
     for setup in setups:
         rows = []
-        for seed in range(args.seeds):
-            rows.append(run_one(setup, seed, args.n_trials, client))
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            rows.append(run_one(setup, seed, args.n_trials, client, args.storage))
             print(f"  ({setup} seed {seed} done: {rows[-1]})", flush=True)
 
         def med(key: str, rows: list[dict[str, float]] = rows) -> float:
@@ -141,7 +150,7 @@ def main() -> None:
             f"{med('s_per_call'):6.2f}",
             flush=True,
         )
-        for seed, r in enumerate(rows):
+        for seed, r in enumerate(rows, start=args.first_seed):
             print(f"          seed {seed}: " + ", ".join(f"{k}={v:.3g}" for k, v in r.items()))
 
 

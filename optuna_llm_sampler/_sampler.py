@@ -148,9 +148,9 @@ class LLMSampler(BaseSampler):
             difference over the numeric parameters; log10 units for log-scale ones) as a
             duplicate and re-ask. ``None`` rejects exact repeats only.
         n_candidates: Ask for this many different points per call and evaluate the usable one
-            that a kernel-smoothed model of the history scores best (its estimate of the
-            objective plus a bonus for distance from tried points). The LLM stays in charge: the
-            trial always gets one of its candidates.
+            with the highest expected improvement under a small Gaussian-process model of the
+            history (LLAMBO-style). The LLM stays in charge: the trial always gets one of its
+            candidates.
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
         max_retries: Re-asks per trial after an unusable or duplicate answer.

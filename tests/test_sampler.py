@@ -353,7 +353,7 @@ def test_several_candidates_the_best_scored_usable_one_is_evaluated() -> None:
     answer = (
         "a: 1, b: 2\n"  # repeats trial 3 below: dropped
         "a: 9, b: 9\n"  # out of range: dropped
-        "a: -6.5, b: -6.5\n"  # usable, far from the good points
+        "a: 1.5, b: 0.5\n"  # usable, beside the worst startup point (1.44, 0.63)
         "a: 0.9, b: 4.8\n"  # usable, next to the best: chosen
         "Mix exploration and exploitation."
     )

@@ -48,6 +48,12 @@ SETUPS: dict[str, dict[str, Any]] = {
         "task_description": MOUNTAINCAR_TASK,
         "n_candidates": 3,
     },
+    "candidates6": {
+        "hints": True,
+        "min_distance": 0.25,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": 6,
+    },
 }
 
 
@@ -117,6 +123,7 @@ def main() -> None:
     parser.add_argument("--n-trials", type=int, default=60)
     parser.add_argument("--model", default="local", help="model string for the LLM set-ups")
     parser.add_argument("--n-threads", type=int, default=2)
+    parser.add_argument("--temperature", type=float, default=0.7, help="of the local model")
     parser.add_argument("--storage", help="keep the studies, e.g. sqlite:///bench.db")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -126,7 +133,9 @@ def main() -> None:
     client = None
     setups = args.setups.split(",")
     if any(s != "random" for s in setups):
-        options = {"n_threads": args.n_threads} if args.model.startswith("local") else {}
+        options: dict[str, Any] = {}
+        if args.model.startswith("local"):
+            options = {"n_threads": args.n_threads, "temperature": args.temperature}
         client = create_client(args.model, **options)
     print(f"{args.seeds} seeds x {args.n_trials} trials (20 startup), model {args.model}")
     header = (

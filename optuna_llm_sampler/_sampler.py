@@ -455,7 +455,17 @@ class LLMSampler(BaseSampler):
             record.prompt_tokens += completion.prompt_tokens or 0
             record.completion_tokens += completion.completion_tokens or 0
             record.model = completion.model or record.model
+            repeated = any(
+                m.role == "assistant" and m.content.strip() == completion.text.strip()
+                for m in conversation[len(messages) :]
+            )
             conversation.append(Message("assistant", completion.text))
+            if repeated:
+                # The same text fails for the same reason (parsing is deterministic and the
+                # history only grows); a model that ignored the feedback once will mostly ignore
+                # it again, so re-asking would only spend calls.
+                problem = f"the same answer as before, despite the feedback ({problem})"
+                break
             try:
                 params = self._accept(study, trial, search_space, completion.text, memo, record)
             except AnswerError as error:

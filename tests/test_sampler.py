@@ -85,7 +85,8 @@ def test_invalid_answer_is_re_asked_with_the_error_fed_back() -> None:
 
 
 def test_no_usable_answer_falls_back_and_says_why() -> None:
-    client = ScriptedClient(respond=lambda messages, schema: "I refuse.")
+    refusals = iter(range(100))
+    client = ScriptedClient(respond=lambda messages, schema: f"I refuse ({next(refusals)}).")
     study = _study(client, max_retries=2)
     study.optimize(quadratic, n_trials=5)
     assert len(study.trials) == 5 and all(t.state.name == "COMPLETE" for t in study.trials)
@@ -99,6 +100,22 @@ def test_no_usable_answer_falls_back_and_says_why() -> None:
     usage = llm_usage(study)
     assert (usage.llm_trials, usage.fallbacks, usage.calls) == (2, 2, 6)
     assert usage.proposal_share == 0.0
+
+
+def test_the_same_unusable_answer_twice_stops_the_re_asks() -> None:
+    """A model that ignores the feedback and answers word for word as before would only spend
+    the remaining attempts: the trial falls back at once and says so."""
+    client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2", "a: 1, b: 2", "a: 3, b: 3"])
+    study = _study(client, max_retries=5)
+    study.optimize(quadratic, n_trials=5)
+    record = get_llm_record(study.trials[4])
+    assert record is not None and record.attempts == 2
+    assert record.fallback is not None
+    assert record.fallback.startswith(
+        "no usable answer after 2 attempts: the same answer as before, despite the feedback "
+        "(the point (a: 1, b: 2) was already evaluated (trial 3)"
+    )
+    assert [m.role for m in record.messages] == ["user", "assistant", "user", "assistant"]
 
 
 def test_out_of_range_never_reaches_the_trial() -> None:

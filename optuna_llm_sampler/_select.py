@@ -23,11 +23,13 @@ from optuna_llm_sampler._history import HistoryEntry
 
 
 # Hyperparameters are chosen by marginal likelihood on this small grid (unit-cube length scales,
-# noise as a share of the standardized variance): a few Cholesky factorizations of at most
-# _MAX_POINTS points, milliseconds next to an LLM call.
+# noise as a share of the standardized variance): 25 Cholesky factorizations of at most
+# _MAX_POINTS points, about 10 ms. Keep _MAX_POINTS under ~100: OpenBLAS runs larger
+# factorizations multi-threaded, and with the cores busy (a local LLM, parallel trials) that made
+# one call take 5-13 s instead of 40 ms, measured on this project's 2-core machine.
 _LENGTH_SCALES = (0.05, 0.1, 0.2, 0.4, 0.8)
 _NOISES = (1e-4, 1e-2, 0.05, 0.2, 0.5)
-_MAX_POINTS = 256
+_MAX_POINTS = 96
 
 
 def _unit(params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution]) -> list[float]:
@@ -45,28 +47,48 @@ def _unit(params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution
     return coords
 
 
-def _matern52(a: np.ndarray, b: np.ndarray, length_scale: float) -> np.ndarray:
-    r = np.sqrt(np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2), 0.0))
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2), 0.0))
+
+
+def _matern52(r: np.ndarray, length_scale: float) -> np.ndarray:
     s = math.sqrt(5.0) * r / length_scale
     return (1.0 + s + s * s / 3.0) * np.exp(-s)
+
+
+def _cho_solve(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``K⁻¹ y`` from the lower Cholesky factor of ``K``."""
+    return np.linalg.solve(chol.T, np.linalg.solve(chol, y))
 
 
 class _GaussianProcess:
     """Zero-mean GP on standardized values, Matern-5/2 kernel, unit signal variance."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, length_scale: float, noise: float) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        length_scale: float,
+        noise: float,
+        kernel: np.ndarray | None = None,
+    ) -> None:
         self.x, self.length_scale, self.noise = x, length_scale, noise
-        k = _matern52(x, x, length_scale) + (noise + 1e-8) * np.eye(len(x))
+        if kernel is None:
+            kernel = _matern52(_distances(x, x), length_scale)
+        k = kernel + (noise + 1e-8) * np.eye(len(x))
         self.chol = np.linalg.cholesky(k)
-        self.alpha = np.linalg.solve(self.chol.T, np.linalg.solve(self.chol, y))
+        self.alpha = _cho_solve(self.chol, y)
         self.log_likelihood = float(
             -0.5 * y @ self.alpha
             - np.log(np.diag(self.chol)).sum()
             - 0.5 * len(y) * math.log(2 * math.pi)
         )
 
+    def mean(self, points: np.ndarray) -> np.ndarray:
+        return _matern52(_distances(points, self.x), self.length_scale) @ self.alpha
+
     def predict(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k_star = _matern52(points, self.x, self.length_scale)
+        k_star = _matern52(_distances(points, self.x), self.length_scale)
         mean = k_star @ self.alpha
         v = np.linalg.solve(self.chol, k_star.T)
         var = np.maximum(1.0 - (v * v).sum(axis=0), 1e-12)
@@ -75,10 +97,12 @@ class _GaussianProcess:
 
 def _fit(x: np.ndarray, y: np.ndarray) -> _GaussianProcess:
     best: _GaussianProcess | None = None
+    r = _distances(x, x)
     for length_scale in _LENGTH_SCALES:
+        kernel = _matern52(r, length_scale)
         for noise in _NOISES:
             try:
-                gp = _GaussianProcess(x, y, length_scale, noise)
+                gp = _GaussianProcess(x, y, length_scale, noise, kernel)
             except np.linalg.LinAlgError:
                 continue
             if best is None or gp.log_likelihood > best.log_likelihood:
@@ -126,8 +150,8 @@ def score_candidates(
     rows are added at the model's own prediction ("kriging believer"), so they lower the
     uncertainty near them without pretending to know their value.
     The score is the expected improvement over the best predicted value at a completed point:
-    high where the model expects a good value, or where it knows little. With more than 256
-    completed rows, the 128 best and the 128 latest are used.
+    high where the model expects a good value, or where it knows little. With more than 96
+    completed rows, the 48 best and the 48 latest are used.
 
     Example:
         >>> scores = score_candidates([{"a": 1.0}, {"a": 6.0}], rows, space,
@@ -149,11 +173,11 @@ def score_candidates(
     pending = [row for row in rows if row.pending]
     if pending:
         x_pending = np.array([_unit(row.params, search_space) for row in pending], dtype=float)
-        believed, _ = gp.predict(x_pending)
+        believed = gp.mean(x_pending)
         gp = _GaussianProcess(
             np.vstack([x, x_pending]), np.concatenate([y, believed]), gp.length_scale, gp.noise
         )
     points = np.array([_unit(c, search_space) for c in candidates], dtype=float)
     mean, std = gp.predict(points)
-    incumbent = float(gp.predict(x)[0].max())
+    incumbent = float(gp.mean(x).max())
     return [float(s) for s in _expected_improvement(mean, std, incumbent)]

@@ -13,11 +13,15 @@ Set-ups:
   default   LLMSampler's defaults: random startup over the whole [-7, 7] box, lean CSV history.
   guided    default + ``hints=True`` (best point, least explored slices) + ``min_distance=0.25``
             + the task described in the prompt (ProPS+).
-  candidates  guided + ``n_candidates=3``: three proposals per call, the best-scored one by a
-            kernel model of the history is evaluated.
+  candidates  guided + ``n_candidates=3``: three proposals per call; the one with the highest
+            expected improvement under a small Gaussian-process model of the history is
+            evaluated (what ``run --guidance auto`` uses for local models).
+  candidates6  the same with six proposals per call.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
-(the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; about 3 s a call).
+(the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; 7-12 s a call, 7-14
+minutes a study). ``--first-seed`` continues a measurement on further seeds; ``--storage`` keeps
+the studies for a look at every proposal (``get_llm_record``).
 """
 
 from __future__ import annotations

@@ -153,7 +153,9 @@ class LLMSampler(BaseSampler):
             candidates.
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
-        max_retries: Re-asks per trial after an unusable or duplicate answer.
+        max_retries: Re-asks per trial after an unusable or duplicate answer. An answer that
+            repeats an earlier one of the same trial word for word ends the re-asks (it would
+            fail again for the same reason): the trial falls back at once.
         max_total_tokens: A study-wide budget of prompt + completion tokens (summed from storage,
             so shared by all workers). Once spent, trials fall back with one logged warning.
         on_error: ``"fallback"`` samples a trial with ``independent_sampler`` when the provider

@@ -1,0 +1,172 @@
+"""Are a model's proposals better than random points? A one-step probe on MountainCar.
+
+A full study mixes many effects (startup luck, noise, fallbacks, selection). This probe isolates
+the LLM's part: for each of ``--states`` histories (the first 20 trials of random search with
+seed 0, 1, ...), it builds the prompt ``LLMSampler`` would send for the next trial, asks the model
+``--answers`` times, and scores every proposed point that is new (at least ``--min-distance`` from
+each tried point, inside the box) by its mean return on 100 fresh episodes. As many uniform random
+points are scored the same way, side by side. Printed per state and overall: how many proposed
+points were new, how many beat the history's best (scored the same way), and their median score,
+for the model and for random points; the last line is the ratio of the two "beat the best" shares.
+
+Run: ``python benchmarks/proposal_quality.py --states 3 --answers 4`` (the embedded model needs
+``pip install "optuna-llm-sampler[local,rl]"``; about 10 s an answer). ``--model gpt-4o`` or
+``--model NAME --base-url URL`` probe any other model the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import Any
+
+import numpy as np
+import optuna
+
+from optuna_llm_sampler import create_client
+from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import ScriptedClient
+from optuna_llm_sampler._parse import parse_answer
+from optuna_llm_sampler._parse import parse_candidates
+from optuna_llm_sampler.rl import evaluate_linear_policy
+from optuna_llm_sampler.rl import linear_policy_objective
+from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
+
+
+SCORE_SEED = 10**9  # reset seeds of the scoring episodes: far from every study's episodes
+N_STARTUP = 20
+
+
+_SCORES: dict[tuple[float, float], float] = {}
+
+
+def true_score(a: float, b: float) -> float:
+    """Mean return over 100 fixed fresh episodes (memoized: many points repeat)."""
+    if (a, b) not in _SCORES:
+        returns = evaluate_linear_policy([a, b], n_episodes=100, seed=SCORE_SEED)
+        _SCORES[(a, b)] = float(np.mean(returns))
+    return _SCORES[(a, b)]
+
+
+def history(seed: int) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed)
+    )
+    study.optimize(linear_policy_objective(seed=seed), n_trials=N_STARTUP)
+    return study.trials
+
+
+def prompt_for(trials: list[optuna.trial.FrozenTrial], options: dict[str, Any]) -> tuple[Any, Any]:
+    """The messages and schema LLMSampler sends for trial 20, caught by a recording client."""
+    caught: dict[str, Any] = {}
+
+    def record(messages: Any, schema: Any) -> str:
+        caught.update(messages=list(messages), schema=schema)
+        return "{}"
+
+    client = ScriptedClient(respond=record, supports_schema=True)
+    sampler = LLMSampler(
+        model=client,
+        n_startup_trials=N_STARTUP,
+        search_std=1.0,
+        expected_optimum=50,
+        budget=60,
+        max_retries=0,
+        dashboard_notes=False,
+        **options,
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for trial in trials:
+        study.add_trial(trial)
+    study.ask().suggest_float("a", -7, 7)
+    return caught["messages"], caught["schema"]
+
+
+def proposed_points(text: str, n_candidates: int) -> list[tuple[float, float]]:
+    try:
+        if n_candidates > 1:
+            answers = parse_candidates(text, ["a", "b"])
+        else:
+            answers = [parse_answer(text, ["a", "b"])]
+    except Exception:  # an unusable answer proposes nothing
+        return []
+    points = []
+    for answer in answers:
+        try:
+            points.append((float(answer.values["a"]), float(answer.values["b"])))
+        except (TypeError, ValueError):
+            continue
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--states", type=int, default=3)
+    parser.add_argument("--answers", type=int, default=4, help="answers asked per state")
+    parser.add_argument("--model", default="local")
+    parser.add_argument("--base-url")
+    parser.add_argument("--n-candidates", type=int, default=3)
+    parser.add_argument("--min-distance", type=float, default=0.25)
+    parser.add_argument("--temperature", type=float, default=0.7, help="of the local model")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    options: dict[str, Any] = {}
+    if args.model.startswith("local"):
+        options = {"n_threads": 2, "temperature": args.temperature}
+    client = create_client(args.model, base_url=args.base_url, **options)
+    sampler_options = {
+        "hints": True,
+        "min_distance": args.min_distance,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": args.n_candidates,
+    }
+    rng = np.random.default_rng(0)
+    totals: dict[str, list[float]] = {"llm": [], "random": []}
+    beats: dict[str, int] = {"llm": 0, "random": 0}
+    print(f"model {args.model}, {args.n_candidates} candidates per answer")
+    for seed in range(args.states):
+        trials = history(seed)
+        tried = np.array([[t.params["a"], t.params["b"]] for t in trials])
+        best = true_score(*max(trials, key=lambda t: t.value or -np.inf).params.values())
+        messages, schema = prompt_for(trials, sampler_options)
+        proposed = 0
+        llm_points = []
+        for _ in range(args.answers):
+            completion = client.complete(messages, schema=schema)
+            points = proposed_points(completion.text, args.n_candidates)
+            proposed += len(points)
+            llm_points += [
+                p
+                for p in points
+                if all(-7 <= v <= 7 for v in p)
+                and np.abs(tried - p).max(axis=1).min() >= args.min_distance
+            ]
+        random_points = [tuple(rng.uniform(-7, 7, size=2)) for _ in llm_points]
+        for name, points in (("llm", llm_points), ("random", random_points)):
+            scores = [true_score(*p) for p in points]
+            totals[name] += scores
+            beats[name] += sum(s > best for s in scores)
+            median = f"{statistics.median(scores):8.1f}" if scores else "       -"
+            print(
+                f"state {seed}: {name:>6}: {len(points):2d} new points"
+                + (f" of {proposed} proposed" if name == "llm" else "")
+                + f", {sum(s > best for s in scores)} beat the best ({best:.1f}), "
+                f"median score {median}",
+                flush=True,
+            )
+    n = len(totals["llm"])
+    print(f"overall: {n} new LLM points and {n} random points")
+    for name in ("llm", "random"):
+        share = beats[name] / n if n else float("nan")
+        overall = statistics.median(totals[name]) if n else float("nan")
+        print(f"  {name:>6}: {share:6.1%} beat the history's best, median score {overall:.1f}")
+    if beats["random"]:
+        print(
+            f"ratio of 'beat the best' shares, LLM / random: {beats['llm'] / beats['random']:.2f}"
+        )
+    else:
+        print("ratio of 'beat the best' shares, LLM / random: undefined (no random point did)")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,7 +67,7 @@ class RunConfig:
             the tutorial's warmup, weights uniform in [-3, 3] rounded to one decimal.
         task_description: ``"auto"`` describes the environment to the LLM when one is known
             (MountainCar, ProPS+), ``None`` keeps "assume no prior knowledge", or your own text.
-        guidance: ``"on"`` turns on the set-up that made the embedded model worth running
+        guidance: ``"on"`` turns on the set-up that measured best with the embedded model
             (docs/results.md): ``task_description="auto"``, ``hints``, ``min_distance=0.25``,
             ``n_candidates=3``; ``"off"`` keeps the tutorial's prompt; ``"auto"`` is ``"on"`` for
             local models and ``"off"`` for the others. Options set explicitly win.

@@ -16,7 +16,9 @@ Set-ups:
   candidates  guided + ``n_candidates=3``: three proposals per call; the one with the highest
             expected improvement under a small Gaussian-process model of the history is
             evaluated (what ``run --guidance auto`` uses for local models).
-  candidates6  the same with six proposals per call.
+  steps     candidates + ``steps_from_best=True``: the LLM answers with changes to the best
+            point so far instead of absolute values.
+  candidates6  the same as candidates with six proposals per call.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
 (the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; 7-12 s a call, 7-14
@@ -51,6 +53,13 @@ SETUPS: dict[str, dict[str, Any]] = {
         "min_distance": 0.25,
         "task_description": MOUNTAINCAR_TASK,
         "n_candidates": 3,
+    },
+    "steps": {
+        "hints": True,
+        "min_distance": 0.25,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": 3,
+        "steps_from_best": True,
     },
     "candidates6": {
         "hints": True,

@@ -26,6 +26,7 @@ import optuna
 from optuna_llm_sampler import create_client
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import ScriptedClient
+from optuna_llm_sampler._parse import add_changes
 from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import parse_candidates
 from optuna_llm_sampler.rl import evaluate_linear_policy
@@ -82,14 +83,19 @@ def prompt_for(trials: list[optuna.trial.FrozenTrial], options: dict[str, Any]) 
     return caught["messages"], caught["schema"]
 
 
-def proposed_points(text: str, n_candidates: int) -> list[tuple[float, float]]:
+def proposed_points(
+    text: str, n_candidates: int, base: dict[str, float] | None
+) -> list[tuple[float, float]]:
+    names = ["a", "b"] if base is None else ["change_a", "change_b"]
     try:
         if n_candidates > 1:
-            answers = parse_candidates(text, ["a", "b"])
+            answers = parse_candidates(text, names)
         else:
-            answers = [parse_answer(text, ["a", "b"])]
+            answers = [parse_answer(text, names)]
     except Exception:  # an unusable answer proposes nothing
         return []
+    if base is not None:
+        answers = [add_changes(base, answer) for answer in answers]
     points = []
     for answer in answers:
         try:
@@ -107,6 +113,9 @@ def main() -> None:
     parser.add_argument("--base-url")
     parser.add_argument("--n-candidates", type=int, default=3)
     parser.add_argument("--min-distance", type=float, default=0.25)
+    parser.add_argument(
+        "--steps-from-best", action="store_true", help="ask for changes to the best point"
+    )
     parser.add_argument("--temperature", type=float, default=0.7, help="of the local model")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -119,6 +128,7 @@ def main() -> None:
         "min_distance": args.min_distance,
         "task_description": MOUNTAINCAR_TASK,
         "n_candidates": args.n_candidates,
+        "steps_from_best": args.steps_from_best,
     }
     rng = np.random.default_rng(0)
     totals: dict[str, list[float]] = {"llm": [], "random": []}
@@ -127,13 +137,15 @@ def main() -> None:
     for seed in range(args.states):
         trials = history(seed)
         tried = np.array([[t.params["a"], t.params["b"]] for t in trials])
-        best = true_score(*max(trials, key=lambda t: t.value or -np.inf).params.values())
+        best_params = max(trials, key=lambda t: t.value or -np.inf).params
+        best = true_score(best_params["a"], best_params["b"])
+        base = best_params if args.steps_from_best else None
         messages, schema = prompt_for(trials, sampler_options)
         proposed = 0
         llm_points = []
         for _ in range(args.answers):
             completion = client.complete(messages, schema=schema)
-            points = proposed_points(completion.text, args.n_candidates)
+            points = proposed_points(completion.text, args.n_candidates, base)
             proposed += len(points)
             llm_points += [
                 p

@@ -47,6 +47,51 @@ class ParsedAnswer:
     reasoning: str
 
 
+STEP_PREFIX = "change_"
+
+
+def step_space(search_space: Mapping[str, BaseDistribution]) -> dict[str, BaseDistribution]:
+    """The space of answers that are changes to a point: ``change_<name>`` for each parameter,
+    ranging over the parameter's whole width either way (so every point stays reachable).
+
+    Raises:
+        ValueError: A parameter is categorical or log-scale, where a change has no plain meaning.
+
+    Example:
+        >>> step_space({"a": FloatDistribution(-7, 7)})
+        {'change_a': FloatDistribution(high=14.0, log=False, low=-14.0, step=None)}
+    """
+    space: dict[str, BaseDistribution] = {}
+    for name, dist in search_space.items():
+        if not isinstance(dist, (FloatDistribution, IntDistribution)) or dist.log:
+            raise ValueError(
+                f"steps_from_best needs linear numeric parameters, but {name!r} is {dist!r}; "
+                "use steps_from_best=False for this search space."
+            )
+        width = float(dist.high - dist.low)
+        space[STEP_PREFIX + name] = FloatDistribution(-width, width)
+    return space
+
+
+def add_changes(base: Mapping[str, Any], answer: ParsedAnswer) -> ParsedAnswer:
+    """An answer of ``change_<name>`` values turned into the point ``base + change``.
+
+    A change that is not a number is passed on as it is, so validation names it.
+
+    Example:
+        >>> add_changes({"a": 1.0}, ParsedAnswer({"change_a": "-0.5"}, "")).values
+        {'a': 0.5}
+    """
+    values: dict[str, Any] = {}
+    for name, value in base.items():
+        raw = answer.values[STEP_PREFIX + name]
+        try:
+            values[name] = float(value) + float(raw)
+        except (TypeError, ValueError):
+            values[name] = raw
+    return ParsedAnswer(values, answer.reasoning)
+
+
 def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
     """The JSON schema of an answer: one property per parameter plus ``reasoning``.
 

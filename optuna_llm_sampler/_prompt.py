@@ -23,6 +23,7 @@ from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 
 from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._parse import step_space
 from optuna_llm_sampler.providers._base import Message
 
 
@@ -275,10 +276,13 @@ def build_context(
     history_style: HistoryStyle = "tutorial",
     hints: bool = False,
     n_candidates: int = 1,
+    step_base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/prompts.md).
 
     ``lines`` are the rows already rendered by :func:`history_line`, when the caller caches them.
+    With ``step_base`` (the point answers are relative to), the answer examples ask for
+    ``change_<name>`` values and ``step_base_line`` shows the point as the history does.
     """
     names = list(search_space)
     function = function_label(names)
@@ -297,7 +301,15 @@ def build_context(
     if completed:
         pick = max if direction == StudyDirection.MAXIMIZE else min
         best = pick(completed, key=lambda row: row.value)  # type: ignore[arg-type,return-value]
-    text_example, json_example = answer_examples(search_space)
+    text_example, json_example = answer_examples(
+        search_space if step_base is None else step_space(search_space)
+    )
+    step_base_line = None
+    if step_base is not None:
+        step_base_line = ", ".join(
+            f"{name}: {format_param(step_base[name], dist, precision)}"
+            for name, dist in search_space.items()
+        )
     if n_candidates > 1:
         point = json_example.rsplit(", ", 1)[0] + "}"
         json_example = (
@@ -351,6 +363,8 @@ def build_context(
         "hints": hints,
         "n_candidates": n_candidates,
         "least_explored": least_explored(rows, search_space),
+        "step_base": None if step_base is None else dict(step_base),
+        "step_base_line": step_base_line,
         "step_number": step_number,
         "budget": budget,
         "search_std": search_std,

@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.samplers import RandomSampler
 from optuna.search_space import IntersectionSearchSpace
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -28,6 +29,7 @@ from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import HistoryMode
 from optuna_llm_sampler._history import select_history
+from optuna_llm_sampler._parse import add_changes
 from optuna_llm_sampler._parse import AnswerError
 from optuna_llm_sampler._parse import build_candidates_schema
 from optuna_llm_sampler._parse import build_json_schema
@@ -37,6 +39,7 @@ from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import parse_candidates
 from optuna_llm_sampler._parse import point_key
 from optuna_llm_sampler._parse import snap_params
+from optuna_llm_sampler._parse import step_space
 from optuna_llm_sampler._prompt import AnswerFormat
 from optuna_llm_sampler._prompt import build_context
 from optuna_llm_sampler._prompt import feedback_message
@@ -151,6 +154,11 @@ class LLMSampler(BaseSampler):
             with the highest expected improvement under a small Gaussian-process model of the
             history (LLAMBO-style). The LLM stays in charge: the trial always gets one of its
             candidates.
+        steps_from_best: Ask for changes to the best point so far (``change_a``, ...) instead
+            of absolute values; the trial evaluates best + change. The LLM still chooses every
+            value (a change may reach any point of the box), but small models, which copy rows
+            of the history or alter a last digit, then propose real steps. Linear numeric
+            parameters only (a ``ValueError`` names any other).
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
         max_retries: Re-asks per trial after an unusable or duplicate answer. An answer that
@@ -197,6 +205,7 @@ class LLMSampler(BaseSampler):
         hints: bool = False,
         min_distance: float | None = None,
         n_candidates: int = 1,
+        steps_from_best: bool = False,
         out_of_range: OutOfRange = "reject",
         max_retries: int = 3,
         max_total_tokens: int | None = None,
@@ -283,6 +292,7 @@ class LLMSampler(BaseSampler):
         self._hints = hints
         self._min_distance = min_distance
         self._n_candidates = n_candidates
+        self._steps_from_best = steps_from_best
         self._out_of_range: OutOfRange = out_of_range
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
@@ -414,7 +424,28 @@ class LLMSampler(BaseSampler):
             history_style=self._history_style,
             hints=self._hints,
             n_candidates=self._n_candidates,
+            step_base=self._step_base(study, search_space, rows),
         )
+
+    def _step_base(
+        self,
+        study: Study,
+        search_space: Mapping[str, BaseDistribution],
+        rows: Sequence[HistoryEntry],
+    ) -> dict[str, Any] | None:
+        """The point answers are changes to, with ``steps_from_best``: the best completed row,
+        or the middle of the box before any trial completed."""
+        if not self._steps_from_best:
+            return None
+        step_space(search_space)  # a clear ValueError for categorical or log-scale parameters
+        done = [row for row in rows if not row.pending]
+        if not done:
+            return {
+                name: (dist.low + dist.high) / 2  # type: ignore[attr-defined]
+                for name, dist in search_space.items()
+            }
+        pick = max if study.direction == StudyDirection.MAXIMIZE else min
+        return dict(pick(done, key=lambda row: float(row.value)).params)  # type: ignore[arg-type]
 
     def _ask(
         self,
@@ -427,11 +458,13 @@ class LLMSampler(BaseSampler):
         memo: dict[int, HistoryEntry | None],
     ) -> dict[str, Any]:
         schema = None
+        base = context.get("step_base")
+        answer_space = search_space if base is None else step_space(search_space)
         if self._answer_format == "json":
             schema = (
-                build_json_schema(search_space)
+                build_json_schema(answer_space)
                 if self._n_candidates == 1
-                else build_candidates_schema(search_space, self._n_candidates)
+                else build_candidates_schema(answer_space, self._n_candidates)
             )
         conversation = list(messages)
         problem = "no answer"
@@ -469,7 +502,9 @@ class LLMSampler(BaseSampler):
                 problem = f"the same answer as before, despite the feedback ({problem})"
                 break
             try:
-                params = self._accept(study, trial, search_space, completion.text, memo, record)
+                params = self._accept(
+                    study, trial, search_space, completion.text, memo, record, base
+                )
             except AnswerError as error:
                 problem = str(error)
                 conversation.append(feedback_message(problem, context))
@@ -494,17 +529,22 @@ class LLMSampler(BaseSampler):
         text: str,
         memo: dict[int, HistoryEntry | None],
         record: LLMRecord,
+        base: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The point an answer proposes, checked against every tried point and published as
-        pending; with several candidates, the best-scored usable one.
+        pending; with several candidates, the best-scored usable one. With ``base``, the answer
+        holds changes to that point.
 
         Raises:
             AnswerError: Nothing in the answer is usable; the message says why.
         """
+        answer_space = search_space if base is None else step_space(search_space)
         if self._n_candidates == 1:
-            answers = [parse_answer(text, search_space)]
+            answers = [parse_answer(text, answer_space)]
         else:
-            answers = parse_candidates(text, search_space)
+            answers = parse_candidates(text, answer_space)
+        if base is not None:
+            answers = [add_changes(base, answer) for answer in answers]
         problems: list[str] = []
         usable: list[tuple[dict[str, Any], list[str], str]] = []
         for answer in answers:

@@ -8,13 +8,16 @@ from optuna.distributions import IntDistribution
 import pytest
 
 from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._parse import add_changes
 from optuna_llm_sampler._parse import AnswerError
 from optuna_llm_sampler._parse import build_candidates_schema
 from optuna_llm_sampler._parse import build_json_schema
 from optuna_llm_sampler._parse import find_duplicate
 from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import parse_candidates
+from optuna_llm_sampler._parse import ParsedAnswer
 from optuna_llm_sampler._parse import snap_params
+from optuna_llm_sampler._parse import step_space
 
 
 AB = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
@@ -191,3 +194,15 @@ def test_candidates_schema() -> None:
     assert (items["minItems"], items["maxItems"]) == (3, 3)
     assert set(items["items"]["properties"]) == {"a", "b"}
     assert schema["required"] == ["candidates", "reasoning"]
+
+
+def test_add_changes_adds_numbers_and_passes_the_rest_on() -> None:
+    answer = ParsedAnswer({"change_a": "-0.5", "change_b": "a lot"}, "why")
+    point = add_changes({"a": 1.0, "b": 2.0}, answer)
+    assert point.values == {"a": 0.5, "b": "a lot"} and point.reasoning == "why"
+    assert step_space({"a": FloatDistribution(-7, 7), "n": IntDistribution(0, 4)}) == {
+        "change_a": FloatDistribution(-14, 14),
+        "change_n": FloatDistribution(-4, 4),
+    }
+    with pytest.raises(ValueError, match="'c' is CategoricalDistribution"):
+        step_space({"c": CategoricalDistribution(["x", "y"])})

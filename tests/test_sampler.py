@@ -432,3 +432,46 @@ def test_feedback_shows_numbers_as_the_prompt_does() -> None:
     feedback = client.calls[1][0][-1].content
     assert "the point (a: -4.6, b: 2.27) was already evaluated (trial 0)" in feedback
     assert "4.598482771025129" not in feedback
+
+
+def test_steps_from_best_evaluates_the_best_point_plus_the_change() -> None:
+    client = ScriptedClient(["change_a: 0.5, change_b: -1\nA step from the best."])
+    study = _study(client, steps_from_best=True, n_startup_trials=3)
+    study.optimize(quadratic, n_trials=4)
+    best = max(study.trials[:3], key=lambda t: t.value).params
+    assert study.trials[3].params == pytest.approx({"a": best["a"] + 0.5, "b": best["b"] - 1})
+    prompt = client.calls[0][0][0].content
+    assert "'change_a: <number>, change_b: <number>'" in prompt
+    assert "Each change_<name> is added to the best input so far" in prompt
+    shown = f"a: {best['a']:.2f}, b: {best['b']:.2f}".replace(".00", "")
+    assert f"Answer with changes to add to the best point so far ({shown})" in prompt
+    record = get_llm_record(study.trials[3])
+    assert record is not None and record.proposal == study.trials[3].params
+
+
+def test_steps_from_best_with_a_schema_and_a_change_that_leaves_the_box() -> None:
+    answers = iter(['{"change_a": 30, "change_b": 0, "reasoning": "far"}', None])
+
+    def respond(messages, schema):
+        assert set(schema["properties"]) == {"change_a", "change_b", "reasoning"}
+        assert schema["properties"]["change_a"]["maximum"] == 14.0
+        return next(answers) or '{"change_a": -0.25, "change_b": 0.5, "reasoning": "near"}'
+
+    client = ScriptedClient(respond=respond, supports_schema=True)
+    study = _study(client, steps_from_best=True, n_startup_trials=3)
+    study.enqueue_trial({"a": 1.0, "b": 5.0})  # the optimum of quadratic: the best point
+    study.optimize(quadratic, n_trials=4)
+    assert study.trials[3].params == pytest.approx({"a": 0.75, "b": 5.5})
+    record = get_llm_record(study.trials[3])
+    assert record is not None and record.attempts == 2
+    assert "outside its range" in record.messages[2].content
+
+
+def test_steps_from_best_needs_linear_numeric_parameters() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("lr", 1e-4, 1, log=True)
+        return trial.suggest_float("x", 0, 1)
+
+    study = _study(ScriptedClient(["change_lr: 0, change_x: 0"]), steps_from_best=True)
+    with pytest.raises(ValueError, match="steps_from_best needs linear numeric parameters.*'lr'"):
+        study.optimize(objective, n_trials=4)

@@ -77,6 +77,8 @@ class RunConfig:
             ``guidance`` says).
         n_candidates: Proposals per LLM call; the best-scored one is evaluated (``None``: as
             ``guidance`` says).
+        steps_from_best: The LLM answers with changes to the best point instead of absolute
+            weights (``None``: as ``guidance`` says).
         history_style: ``"csv"`` or ``"tutorial"`` history rows.
         precision: Digits of numbers in the prompt (``None``: full precision).
     """
@@ -110,6 +112,7 @@ class RunConfig:
     hints: bool | None = None
     min_distance: float | None = None
     n_candidates: int | None = None
+    steps_from_best: bool | None = None
     history_style: str = "csv"
     precision: int | None = 3
     llm_options: dict[str, Any] = field(default_factory=dict)
@@ -422,6 +425,7 @@ def guidance_options(config: RunConfig, model: str | None) -> dict[str, Any]:
         "hints": config.hints,
         "min_distance": config.min_distance,
         "n_candidates": config.n_candidates,
+        "steps_from_best": config.steps_from_best,
     }
     for key, value in GUIDED.items():
         if chosen[key] is None and on:
@@ -431,6 +435,7 @@ def guidance_options(config: RunConfig, model: str | None) -> dict[str, Any]:
     elif chosen["task_description"] == "none":
         chosen["task_description"] = None
     chosen["hints"] = bool(chosen["hints"])
+    chosen["steps_from_best"] = bool(chosen["steps_from_best"])
     chosen["n_candidates"] = chosen["n_candidates"] or 1
     return chosen
 

@@ -87,6 +87,12 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     )
     guide.add_argument("--min-distance", type=float, default=None, help="re-ask closer proposals")
     guide.add_argument("--n-candidates", type=int, default=None, help="proposals per LLM call")
+    guide.add_argument(
+        "--steps-from-best",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the LLM answers with changes to the best point, not absolute weights",
+    )
     guide.add_argument("--history-style", default=d.history_style, choices=("csv", "tutorial"))
     guide.add_argument(
         "--precision", type=int, default=d.precision, help="digits of numbers in the prompt"
@@ -130,6 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         hints=args.hints,
         min_distance=args.min_distance,
         n_candidates=args.n_candidates,
+        steps_from_best=args.steps_from_best,
         history_style=args.history_style,
         precision=args.precision,
     )

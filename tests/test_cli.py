@@ -262,3 +262,20 @@ def test_guidance_on_through_the_cli(in_tmp: Path, llm_server) -> None:
     assert "What the function is:**" in prompt and "Best so far" not in prompt
     schema = llm_server.requests[-1].json["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["candidates"]["minItems"] == 3
+
+
+def test_steps_from_best_through_the_cli(in_tmp: Path) -> None:
+    def respond(request: dict[str, Any]) -> str:
+        schema = request["response_format"]["json_schema"]["schema"]
+        assert set(schema["properties"]) == {"change_a", "change_b", "reasoning"}
+        return json.dumps({"change_a": 0.5, "change_b": -0.25, "reasoning": "A small step."})
+
+    with StubLLMServer(responder=respond) as server:
+        argv = ["run", "--model", "stub-model", "--base-url", server.openai_base_url]
+        argv += ["--n-trials", "5", "--n-startup-trials", "4", "--no-progress"]
+        assert main([*argv, "--study-name", "steps", "--steps-from-best"]) == 0
+    study = _load("steps")
+    best = max(study.trials[:4], key=lambda t: t.value).params
+    assert study.trials[4].params == pytest.approx({"a": best["a"] + 0.5, "b": best["b"] - 0.25})
+    assert guidance_options(RunConfig(steps_from_best=True), "gpt-4o")["steps_from_best"]
+    assert not guidance_options(RunConfig(), "gpt-4o")["steps_from_best"]

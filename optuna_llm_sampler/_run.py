@@ -69,8 +69,9 @@ class RunConfig:
             (MountainCar, ProPS+), ``None`` keeps "assume no prior knowledge", or your own text.
         guidance: ``"on"`` turns on the set-up that measured best with the embedded model
             (docs/results.md): ``task_description="auto"``, ``hints``, ``min_distance=0.25``,
-            ``n_candidates=3``; ``"off"`` keeps the tutorial's prompt; ``"auto"`` is ``"on"`` for
-            local models and ``"off"`` for the others. Options set explicitly win.
+            ``n_candidates=3``, ``steps_from_best``; ``"off"`` keeps the tutorial's prompt;
+            ``"auto"`` is ``"on"`` for local models and ``"off"`` for the others. Options set
+            explicitly win.
         hints: End the prompt with the best point and the least explored slices of the box
             (``None``: as ``guidance`` says).
         min_distance: Re-ask proposals closer than this to a tried point (``None``: as
@@ -407,6 +408,7 @@ GUIDED: dict[str, Any] = {
     "hints": True,
     "min_distance": 0.25,
     "n_candidates": 3,
+    "steps_from_best": True,
 }
 
 

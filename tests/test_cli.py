@@ -237,6 +237,9 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
     ("config", "model", "expected"),
     [
         ({}, "local", {"hints": True, "min_distance": 0.25, "n_candidates": 3}),
+        ({}, "local", {"steps_from_best": True}),
+        ({}, "gpt-4o", {"steps_from_best": False}),
+        ({"steps_from_best": False}, "local", {"steps_from_best": False}),
         ({}, "local:/m.gguf", {"hints": True, "n_candidates": 3}),
         ({}, "gpt-4o", {"task_description": None, "hints": False, "n_candidates": 1}),
         ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 3}),

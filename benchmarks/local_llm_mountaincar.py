@@ -15,9 +15,11 @@ Set-ups:
             + the task described in the prompt (ProPS+).
   candidates  guided + ``n_candidates=3``: three proposals per call; the one with the highest
             expected improvement under a small Gaussian-process model of the history is
-            evaluated (what ``run --guidance auto`` uses for local models).
+            evaluated.
   steps     candidates + ``steps_from_best=True``: the LLM answers with changes to the best
-            point so far instead of absolute values.
+            point so far instead of absolute values; the prompt lists the changes already
+            tried from the best (``n_tried_changes=8``). What ``run --guidance auto`` uses.
+  steps_untried  steps without that list (``n_tried_changes=0``).
   candidates6  the same as candidates with six proposals per call.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
@@ -60,6 +62,14 @@ SETUPS: dict[str, dict[str, Any]] = {
         "task_description": MOUNTAINCAR_TASK,
         "n_candidates": 3,
         "steps_from_best": True,
+    },
+    "steps_untried": {  # "steps" before the prompt listed the changes tried from the best
+        "hints": True,
+        "min_distance": 0.25,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": 3,
+        "steps_from_best": True,
+        "n_tried_changes": 0,
     },
     "candidates6": {
         "hints": True,

@@ -23,6 +23,7 @@ from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 
 from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._parse import STEP_PREFIX
 from optuna_llm_sampler._parse import step_space
 from optuna_llm_sampler.providers._base import Message
 
@@ -241,6 +242,70 @@ def least_explored(
     return hints
 
 
+def tried_changes(
+    rows: Sequence[HistoryEntry],
+    search_space: Mapping[str, BaseDistribution],
+    base: Mapping[str, Any],
+    *,
+    limit: int,
+    precision: int | None,
+    function: str,
+) -> list[str]:
+    """The tried points nearest ``base``, written as the changes that reach them from it.
+
+    A small model cannot subtract a history row from the best point reliably, so the changes it
+    already tried from there, and what they gave, are spelled out in its own answer's terms.
+    Nearest first (by the largest difference over the parameters, then trial number); ``base``
+    itself is left out.
+
+    Example:
+        >>> from optuna.distributions import FloatDistribution
+        >>> space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+        >>> rows = [HistoryEntry(0, {"a": 0.0, "b": 6.0}, 90.0),
+        ...         HistoryEntry(1, {"a": 0.5, "b": 5.0}, 71.25),
+        ...         HistoryEntry(2, {"a": -3.0, "b": 1.0}, None)]
+        >>> for line in tried_changes(rows, space, {"a": 0.0, "b": 6.0}, limit=2, precision=4,
+        ...                           function="f(a,b)"):
+        ...     print(line)
+        change_a: 0.5; change_b: -1; f(a,b): 71.25
+        change_a: -3; change_b: -5; f(a,b): pending
+    """
+    if limit <= 0:
+        return []
+    names = list(search_space)
+
+    def changes(row: HistoryEntry) -> list[float]:
+        return [float(row.params[name]) - float(base[name]) for name in names]
+
+    nearby = []
+    for row in rows:
+        if any(row.params.get(name) is None for name in names):
+            continue
+        steps = changes(row)
+        distance = max(abs(step) for step in steps)
+        if distance > 0:
+            nearby.append((distance, row.number, steps, row))
+    nearby.sort(key=lambda item: item[:2])
+    lines = []
+    for _, _, steps, row in nearby[:limit]:
+        value = "pending" if row.value is None else format_number(row.value, precision)
+        parts = [
+            f"{STEP_PREFIX}{name}: {_change_text(step, search_space[name], precision)}"
+            for name, step in zip(names, steps, strict=True)
+        ]
+        lines.append("; ".join([*parts, f"{function}: {value}"]))
+    return lines
+
+
+def _change_text(step: float, distribution: BaseDistribution, precision: int | None) -> str:
+    """A change as the prompt shows it: with the parameter's decimals, so that ``6.1 - 5.1``
+    reads ``1`` and not ``0.9999999999999996``."""
+    if precision is None:
+        step = float(f"{step:.12g}")
+    text = format_param(step, distribution, precision)
+    return "0" if text in ("-0", "-0.0") else text
+
+
 def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, str]:
     """The answer shapes the template shows: ``("a: <number>, b: <number>", '{"a": ...}')``."""
     text_parts, json_parts = [], []
@@ -277,12 +342,14 @@ def build_context(
     hints: bool = False,
     n_candidates: int = 1,
     step_base: Mapping[str, Any] | None = None,
+    step_tried: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/prompts.md).
 
     ``lines`` are the rows already rendered by :func:`history_line`, when the caller caches them.
     With ``step_base`` (the point answers are relative to), the answer examples ask for
-    ``change_<name>`` values and ``step_base_line`` shows the point as the history does.
+    ``change_<name>`` values and ``step_base_line`` shows the point as the history does;
+    ``step_tried`` are the lines of :func:`tried_changes` the prompt lists with it.
     """
     names = list(search_space)
     function = function_label(names)
@@ -365,6 +432,7 @@ def build_context(
         "least_explored": least_explored(rows, search_space),
         "step_base": None if step_base is None else dict(step_base),
         "step_base_line": step_base_line,
+        "step_tried": list(step_tried) if step_base is not None else [],
         "step_number": step_number,
         "budget": budget,
         "search_std": search_std,

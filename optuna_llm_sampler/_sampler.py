@@ -50,6 +50,7 @@ from optuna_llm_sampler._prompt import HISTORY_STYLES
 from optuna_llm_sampler._prompt import HistoryStyle
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
+from optuna_llm_sampler._prompt import tried_changes
 from optuna_llm_sampler._records import LLMRecord
 from optuna_llm_sampler._records import usage_of_trials
 from optuna_llm_sampler._records import write_record
@@ -159,6 +160,10 @@ class LLMSampler(BaseSampler):
             value (a change may reach any point of the box), but small models, which copy rows
             of the history or alter a last digit, then propose real steps. Linear numeric
             parameters only (a ``ValueError`` names any other).
+        n_tried_changes: With ``steps_from_best``, how many tried points nearest the best the
+            prompt lists as changes from it, with their values ("change_a: 1; change_b: 0;
+            f(a,b): 71.2"), so the model sees which steps are spent without subtracting. ``0``
+            lists none.
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
         max_retries: Re-asks per trial after an unusable or duplicate answer. An answer that
@@ -206,6 +211,7 @@ class LLMSampler(BaseSampler):
         min_distance: float | None = None,
         n_candidates: int = 1,
         steps_from_best: bool = False,
+        n_tried_changes: int = 8,
         out_of_range: OutOfRange = "reject",
         max_retries: int = 3,
         max_total_tokens: int | None = None,
@@ -243,6 +249,8 @@ class LLMSampler(BaseSampler):
             )
         if n_candidates < 1:
             raise ValueError(f"n_candidates must be at least 1, got {n_candidates}.")
+        if n_tried_changes < 0:
+            raise ValueError(f"n_tried_changes must be non-negative, got {n_tried_changes}.")
         if min_distance is not None and not (math.isfinite(min_distance) and min_distance > 0):
             raise ValueError(f"min_distance must be positive or None, got {min_distance}.")
         if out_of_range not in ("reject", "clip"):
@@ -293,6 +301,7 @@ class LLMSampler(BaseSampler):
         self._min_distance = min_distance
         self._n_candidates = n_candidates
         self._steps_from_best = steps_from_best
+        self._n_tried_changes = n_tried_changes
         self._out_of_range: OutOfRange = out_of_range
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
@@ -407,6 +416,7 @@ class LLMSampler(BaseSampler):
             max_tokens=self._max_history_tokens,
             line_tokens=lambda row: line_and_tokens(row)[1],
         )
+        step_base = self._step_base(study, search_space, rows)
         return build_context(
             search_space=search_space,
             rows=shown,
@@ -424,7 +434,17 @@ class LLMSampler(BaseSampler):
             history_style=self._history_style,
             hints=self._hints,
             n_candidates=self._n_candidates,
-            step_base=self._step_base(study, search_space, rows),
+            step_base=step_base,
+            step_tried=[]
+            if step_base is None
+            else tried_changes(
+                rows,
+                search_space,
+                step_base,
+                limit=self._n_tried_changes,
+                precision=self._precision,
+                function=function,
+            ),
         )
 
     def _step_base(

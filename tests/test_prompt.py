@@ -16,6 +16,7 @@ from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler._prompt import least_explored
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
+from optuna_llm_sampler._prompt import tried_changes
 
 
 AB = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
@@ -185,3 +186,58 @@ def test_least_explored_slices() -> None:
         "a between -5 and -3 (0 of 10 points)",
         "b between -7 and -5 (0 of 10 points)",
     ]
+
+
+def test_tried_changes_are_nearest_first_and_rounded() -> None:
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    base = {"a": 0.1, "b": 5.1}
+    rows = [
+        HistoryEntry(0, {"a": -3.0, "b": 1.0}, 10.0),
+        HistoryEntry(1, {"a": 0.1, "b": 5.1}, 90.0),  # the base itself: not a change
+        HistoryEntry(2, {"a": 0.1, "b": 6.1}, 80.123456),  # 6.1 - 5.1 is 0.9999999999999996
+        HistoryEntry(3, {"a": -0.4, "b": 5.1}, None),
+        HistoryEntry(4, {"a": 1.1, "b": 4.1}, 60.0),
+    ]
+    lines = tried_changes(rows, space, base, limit=3, precision=3, function="f(a,b)")
+    assert lines == [
+        "change_a: -0.5; change_b: 0; f(a,b): pending",
+        "change_a: 0; change_b: 1; f(a,b): 80.1",
+        "change_a: 1; change_b: -1; f(a,b): 60",
+    ]
+    full = tried_changes(rows, space, base, limit=8, precision=None, function="f")
+    assert full[1] == "change_a: 0; change_b: 1.0; f: 80.123456"  # as repr, not 0.99999…
+    assert len(full) == 4
+    assert tried_changes(rows, space, base, limit=0, precision=3, function="f") == []
+
+
+def test_tried_changes_render_before_the_answer_request() -> None:
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    rows = [
+        HistoryEntry(0, {"a": 0.0, "b": 5.0}, 90.0),
+        HistoryEntry(1, {"a": 0.0, "b": 4.0}, 70.0),
+    ]
+    base = {"a": 0.0, "b": 5.0}
+    kwargs = dict(
+        search_space=space,
+        rows=rows,
+        n_rows_total=2,
+        direction=StudyDirection.MAXIMIZE,
+        step_number=2,
+        budget=None,
+        search_std=1.0,
+        expected_optimum=None,
+        task_description=None,
+        answer_format="text",
+        precision=3,
+        step_base=base,
+    )
+    tried = tried_changes(rows, space, base, limit=8, precision=3, function="f(a,b)")
+    text = render_prompt(load_template(), build_context(**kwargs, step_tried=tried))[0].content
+    listing = (
+        "Changes already tried from the best point, nearest first (do not repeat them):\n"
+        "change_a: 0; change_b: -1; f(a,b): 70\n\nAnswer with changes"
+    )
+    assert listing in text
+    plain = render_prompt(load_template(), build_context(**kwargs))[0].content
+    assert "Changes already tried" not in plain
+    assert "\n\nAnswer with changes" in plain

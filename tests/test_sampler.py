@@ -475,3 +475,15 @@ def test_steps_from_best_needs_linear_numeric_parameters() -> None:
     study = _study(ScriptedClient(["change_lr: 0, change_x: 0"]), steps_from_best=True)
     with pytest.raises(ValueError, match="steps_from_best needs linear numeric parameters.*'lr'"):
         study.optimize(objective, n_trials=4)
+
+
+def test_steps_from_best_lists_the_changes_already_tried_from_the_best() -> None:
+    client = ScriptedClient(["change_a: 1, change_b: 0", "change_a: 0, change_b: 1"])
+    study = _study(client, steps_from_best=True, n_startup_trials=1, n_tried_changes=4)
+    study.enqueue_trial({"a": 1.0, "b": 4.0})  # stays the best: quadratic peaks at (1, 5)
+    study.optimize(quadratic, n_trials=3)
+    second = client.calls[1][0][0].content
+    assert "nearest first (do not repeat them):\nchange_a: 1; change_b: 0; f(a,b): -2\n" in second
+    assert "Changes already tried" not in client.calls[0][0][0].content  # nothing tried yet
+    with pytest.raises(ValueError, match="n_tried_changes must be non-negative"):
+        LLMSampler(model=client, n_tried_changes=-1)

@@ -92,6 +92,45 @@ def add_changes(base: Mapping[str, Any], answer: ParsedAnswer) -> ParsedAnswer:
     return ParsedAnswer(values, answer.reasoning)
 
 
+def changes_out_of_range(
+    base: Mapping[str, Any],
+    answer: ParsedAnswer,
+    search_space: Mapping[str, BaseDistribution],
+) -> str | None:
+    r"""Why an answer's changes take ``base`` out of the box, in the answer's own terms (the model
+    wrote ``change_b``, so feedback about ``b`` alone would not tell it what to fix).
+
+    Example:
+        >>> problem = changes_out_of_range(
+        ...     {"b": 6.5}, ParsedAnswer({"change_b": "6"}, ""), {"b": FloatDistribution(-7, 7)}
+        ... )
+        >>> print(problem.replace(": ", ":\n"))
+        change_b=6 takes b to 12.5, outside its range [-7, 7]:
+        change_b must be between -13.5 and 0.5.
+    """
+    problems = []
+    for name, dist in search_space.items():
+        assert isinstance(dist, (FloatDistribution, IntDistribution))  # step_space checked it
+        raw = answer.values.get(STEP_PREFIX + name)
+        try:
+            value = float(base[name]) + float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue  # not a number: validation names it
+        low, high = float(dist.low), float(dist.high)
+        slack = 1e-9 * (high - low)
+        if low - slack <= value <= high + slack or not math.isfinite(value):
+            continue
+        least = math.ceil(round((low - float(base[name])) * 100, 6)) / 100
+        most = math.floor(round((high - float(base[name])) * 100, 6)) / 100
+        change = f"{STEP_PREFIX}{name}"
+        problems.append(
+            f"{change}={_show(raw)} takes {name} to {value:.4g}, outside its range "
+            f"[{_show(dist.low)}, {_show(dist.high)}]: {change} must be between "
+            f"{least:g} and {most:g}."
+        )
+    return " ".join(problems) or None
+
+
 def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
     """The JSON schema of an answer: one property per parameter plus ``reasoning``.
 

@@ -33,12 +33,14 @@ from optuna_llm_sampler._parse import add_changes
 from optuna_llm_sampler._parse import AnswerError
 from optuna_llm_sampler._parse import build_candidates_schema
 from optuna_llm_sampler._parse import build_json_schema
+from optuna_llm_sampler._parse import changes_out_of_range
 from optuna_llm_sampler._parse import find_near
 from optuna_llm_sampler._parse import OutOfRange
 from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import parse_candidates
 from optuna_llm_sampler._parse import point_key
 from optuna_llm_sampler._parse import snap_params
+from optuna_llm_sampler._parse import STEP_PREFIX
 from optuna_llm_sampler._parse import step_space
 from optuna_llm_sampler._prompt import AnswerFormat
 from optuna_llm_sampler._prompt import build_context
@@ -563,9 +565,20 @@ class LLMSampler(BaseSampler):
             answers = [parse_answer(text, answer_space)]
         else:
             answers = parse_candidates(text, answer_space)
-        if base is not None:
-            answers = [add_changes(base, answer) for answer in answers]
         problems: list[str] = []
+        if base is not None:
+            in_box = []
+            for answer in answers:
+                problem = (
+                    changes_out_of_range(base, answer, search_space)
+                    if self._out_of_range == "reject"
+                    else None
+                )
+                if problem is None:
+                    in_box.append(add_changes(base, answer))
+                elif problem not in problems:
+                    problems.append(problem)
+            answers = in_box
         usable: list[tuple[dict[str, Any], list[str], str]] = []
         for answer in answers:
             try:
@@ -588,7 +601,7 @@ class LLMSampler(BaseSampler):
             known = {point_key(row.params, search_space): row for row in rows}
             fresh = []
             for candidate in usable:
-                problem = self._repeat_problem(candidate[0], search_space, known, rows)
+                problem = self._repeat_problem(candidate[0], search_space, known, rows, base)
                 if problem is None:
                     fresh.append(candidate)
                 elif problem not in problems:
@@ -638,16 +651,23 @@ class LLMSampler(BaseSampler):
         search_space: Mapping[str, BaseDistribution],
         known: Mapping[tuple[Any, ...], HistoryEntry],
         rows: Sequence[HistoryEntry],
+        base: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if so."""
+        """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if so; with
+        ``base``, the message names the changes that led there, as the model wrote them."""
         point = self._show_point(params, search_space)
+        subject = f"the point ({point})"
+        if base is not None:
+            changes = ", ".join(
+                f"{STEP_PREFIX}{name}: "
+                f"{format_param(params[name] - base[name], dist, self._precision)}"
+                for name, dist in search_space.items()
+            )
+            subject = f"the changes ({changes}) lead to the point ({point}), which"
         duplicate = known.get(point_key(params, search_space))
         if duplicate is not None:
             when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
-            return (
-                f"the point ({point}) {when} (trial {duplicate.number}). "
-                "Propose a different point."
-            )
+            return f"{subject} {when} (trial {duplicate.number}). Propose a different point."
         if self._min_distance is None:
             return None
         near = find_near(params, rows, search_space, self._min_distance)
@@ -656,7 +676,7 @@ class LLMSampler(BaseSampler):
         row, distance = near
         other = self._show_point(row.params, search_space)
         return (
-            f"the point ({point}) is only {distance:.3g} away from ({other}) of trial "
+            f"{subject} is only {distance:.3g} away from ({other}) of trial "
             f"{row.number}. Propose a point at least {self._min_distance:g} away from every "
             "point tried so far."
         )

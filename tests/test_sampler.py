@@ -487,3 +487,32 @@ def test_steps_from_best_lists_the_changes_already_tried_from_the_best() -> None
     assert "Changes already tried" not in client.calls[0][0][0].content  # nothing tried yet
     with pytest.raises(ValueError, match="n_tried_changes must be non-negative"):
         LLMSampler(model=client, n_tried_changes=-1)
+
+
+def test_steps_from_best_feedback_speaks_in_changes() -> None:
+    # The embedded model, told "b=12.56 is outside its range" or "the point (a: 0.73, b: 5.48)
+    # was already evaluated", answered with absolute values in its change_ fields.
+    client = ScriptedClient(["change_a: 0, change_b: 6", "change_a: 0, change_b: 0.5"])
+    study = _study(client, steps_from_best=True, n_startup_trials=1)
+    study.enqueue_trial({"a": 1.0, "b": 4.5})
+    study.enqueue_trial({"a": 1.0, "b": 5.0})  # the best point from here on
+    study.optimize(quadratic, n_trials=3)
+    feedback = client.calls[1][0][-1].content
+    assert (
+        "change_b=6 takes b to 11, outside its range [-7, 7]: "
+        "change_b must be between -12 and 2." in feedback
+    )
+    client = ScriptedClient(["change_a: 0, change_b: -0.5", "change_a: 0.1, change_b: 0.1"])
+    study = _study(client, steps_from_best=True, n_startup_trials=2, min_distance=0.25)
+    study.enqueue_trial({"a": 1.0, "b": 4.5})
+    study.enqueue_trial({"a": 1.0, "b": 5.0})
+    study.optimize(quadratic, n_trials=3)
+    first, second = (client.calls[k][0][-1].content for k in (1, 2))
+    assert (
+        "the changes (change_a: 0, change_b: -0.5) lead to the point (a: 1, b: 4.5), which was "
+        "already evaluated (trial 0)" in first
+    )
+    assert (
+        "the changes (change_a: 0.1, change_b: 0.1) lead to the point (a: 1.1, b: 5.1), "
+        "which is only 0.1 away from (a: 1, b: 5) of trial 1" in second
+    )

@@ -4,8 +4,9 @@ Each set-up runs ``--seeds`` studies of ``--n-trials`` trials (20 startup + LLM 
 MountainCarContinuous-v0 with fresh evaluation episodes per trial, then re-scores each study's
 best weights on 100 fresh episodes. Printed per set-up: the median best re-scored, the median
 best value seen, the share of post-startup trials that were the LLM's own proposals (not
-fallbacks), exact repeats proposed, the largest ``b`` the LLM proposed, and seconds per call.
-Random search is run on the same seeds for reference.
+fallbacks), exact repeats proposed, the largest ``b`` the LLM proposed, and seconds per call;
+each seed's line also counts the own proposals clipped to the box. Random search is run on the
+same seeds for reference.
 
 Set-ups:
   tutorial  the tutorial's loop: 20 warmup points from its ``initialize_policy`` (uniform in
@@ -20,6 +21,8 @@ Set-ups:
             point so far instead of absolute values; the prompt lists the changes already
             tried from the best (``n_tried_changes=8``). What ``run --guidance auto`` uses.
   steps_untried  steps without that list (``n_tried_changes=0``).
+  steps_clip  steps with ``out_of_range="clip"`` (a change past a bound stops at the bound;
+            counted in "clipped") and ``min_distance=0.1`` (the model's deliberate small steps).
   candidates6  the same as candidates with six proposals per call.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
@@ -71,6 +74,14 @@ SETUPS: dict[str, dict[str, Any]] = {
         "steps_from_best": True,
         "n_tried_changes": 0,
     },
+    "steps_clip": {
+        "hints": True,
+        "min_distance": 0.1,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": 3,
+        "steps_from_best": True,
+        "out_of_range": "clip",
+    },
     "candidates6": {
         "hints": True,
         "min_distance": 0.25,
@@ -119,7 +130,8 @@ def run_one(
     result = evaluate_best(study, n_episodes=100)
     usage = llm_usage(study)
     proposals = [get_llm_record(t) for t in study.trials]
-    own = [r.proposal for r in proposals if r is not None and r.fallback is None]
+    own_records = [r for r in proposals if r is not None and r.fallback is None]
+    own = [r.proposal for r in own_records]
     repeats = sum(
         "was already evaluated" in m.content or "being evaluated" in m.content
         for r in proposals
@@ -132,6 +144,7 @@ def run_one(
         "best_seen": study.best_value,
         "share": usage.proposal_share if usage.llm_trials else float("nan"),
         "repeats": repeats,
+        "clipped": sum(bool(r.clipped) for r in own_records),
         "max_b": max((p["b"] for p in own), default=float("nan")),
         "s_per_call": usage.latency_s / usage.calls if usage.calls else float("nan"),
         "minutes": elapsed / 60,

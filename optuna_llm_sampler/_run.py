@@ -80,6 +80,8 @@ class RunConfig:
             ``guidance`` says).
         steps_from_best: The LLM answers with changes to the best point instead of absolute
             weights (``None``: as ``guidance`` says).
+        out_of_range: ``"reject"`` re-asks a weight outside ``[low, high]``, ``"clip"`` moves it
+            to the bound (``None``: as ``guidance`` says).
         history_style: ``"csv"`` or ``"tutorial"`` history rows.
         precision: Digits of numbers in the prompt (``None``: full precision).
     """
@@ -114,6 +116,7 @@ class RunConfig:
     min_distance: float | None = None
     n_candidates: int | None = None
     steps_from_best: bool | None = None
+    out_of_range: str | None = None
     history_style: str = "csv"
     precision: int | None = 3
     llm_options: dict[str, Any] = field(default_factory=dict)
@@ -428,6 +431,7 @@ def guidance_options(config: RunConfig, model: str | None) -> dict[str, Any]:
         "min_distance": config.min_distance,
         "n_candidates": config.n_candidates,
         "steps_from_best": config.steps_from_best,
+        "out_of_range": config.out_of_range,
     }
     for key, value in GUIDED.items():
         if chosen[key] is None and on:
@@ -439,6 +443,7 @@ def guidance_options(config: RunConfig, model: str | None) -> dict[str, Any]:
     chosen["hints"] = bool(chosen["hints"])
     chosen["steps_from_best"] = bool(chosen["steps_from_best"])
     chosen["n_candidates"] = chosen["n_candidates"] or 1
+    chosen["out_of_range"] = chosen["out_of_range"] or "reject"
     return chosen
 
 

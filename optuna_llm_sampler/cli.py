@@ -94,6 +94,12 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="the LLM answers with changes to the best point, not absolute weights",
     )
+    guide.add_argument(
+        "--out-of-range",
+        default=None,
+        choices=("reject", "clip"),
+        help="a proposed weight outside [low, high]: re-ask, or clip it to the bound",
+    )
     guide.add_argument("--history-style", default=d.history_style, choices=("csv", "tutorial"))
     guide.add_argument(
         "--precision", type=int, default=d.precision, help="digits of numbers in the prompt"
@@ -138,6 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         min_distance=args.min_distance,
         n_candidates=args.n_candidates,
         steps_from_best=args.steps_from_best,
+        out_of_range=args.out_of_range,
         history_style=args.history_style,
         precision=args.precision,
     )

@@ -240,6 +240,8 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
         ({}, "local", {"steps_from_best": True}),
         ({}, "gpt-4o", {"steps_from_best": False}),
         ({"steps_from_best": False}, "local", {"steps_from_best": False}),
+        ({}, "gpt-4o", {"out_of_range": "reject"}),
+        ({"out_of_range": "clip"}, "gpt-4o", {"out_of_range": "clip"}),
         ({}, "local:/m.gguf", {"hints": True, "n_candidates": 3}),
         ({}, "gpt-4o", {"task_description": None, "hints": False, "n_candidates": 1}),
         ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 3}),
@@ -282,3 +284,20 @@ def test_steps_from_best_through_the_cli(in_tmp: Path) -> None:
     assert study.trials[4].params == pytest.approx({"a": best["a"] + 0.5, "b": best["b"] - 0.25})
     assert guidance_options(RunConfig(steps_from_best=True), "gpt-4o")["steps_from_best"]
     assert not guidance_options(RunConfig(), "gpt-4o")["steps_from_best"]
+
+
+def test_out_of_range_clip_through_the_cli(in_tmp: Path) -> None:
+    def respond(request: dict[str, Any]) -> str:
+        return json.dumps({"change_a": 0, "change_b": 30, "reasoning": "Far up b."})
+
+    with StubLLMServer(responder=respond) as server:
+        argv = ["run", "--model", "stub-model", "--base-url", server.openai_base_url]
+        argv += ["--n-trials", "5", "--n-startup-trials", "4", "--no-progress"]
+        assert (
+            main([*argv, "--study-name", "clip", "--steps-from-best", "--out-of-range", "clip"])
+            == 0
+        )
+    study = _load("clip")
+    record = get_llm_record(study.trials[4])
+    assert record is not None and record.fallback is None and record.clipped == ["b"]
+    assert study.trials[4].params["b"] == 7.0

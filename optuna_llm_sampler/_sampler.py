@@ -38,6 +38,7 @@ from optuna_llm_sampler._parse import find_near
 from optuna_llm_sampler._parse import OutOfRange
 from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import parse_candidates
+from optuna_llm_sampler._parse import ParsedAnswer
 from optuna_llm_sampler._parse import point_key
 from optuna_llm_sampler._parse import snap_params
 from optuna_llm_sampler._parse import STEP_PREFIX
@@ -566,21 +567,24 @@ class LLMSampler(BaseSampler):
         else:
             answers = parse_candidates(text, answer_space)
         problems: list[str] = []
-        if base is not None:
-            in_box = []
-            for answer in answers:
-                problem = (
-                    changes_out_of_range(base, answer, search_space)
-                    if self._out_of_range == "reject"
-                    else None
-                )
-                if problem is None:
-                    in_box.append(add_changes(base, answer))
-                elif problem not in problems:
-                    problems.append(problem)
-            answers = in_box
-        usable: list[tuple[dict[str, Any], list[str], str]] = []
+        # Each point with the changes the model wrote for it (``None`` for absolute answers), so
+        # feedback quotes the model's own numbers even when the point was clipped to the box.
+        points: list[tuple[ParsedAnswer, Mapping[str, Any] | None]] = []
         for answer in answers:
+            if base is None:
+                points.append((answer, None))
+                continue
+            problem = (
+                changes_out_of_range(base, answer, search_space)
+                if self._out_of_range == "reject"
+                else None
+            )
+            if problem is None:
+                points.append((add_changes(base, answer), answer.values))
+            elif problem not in problems:
+                problems.append(problem)
+        usable: list[tuple[dict[str, Any], list[str], str, Mapping[str, Any] | None]] = []
+        for answer, changes in points:
             try:
                 params, clipped = snap_params(
                     answer.values, search_space, out_of_range=self._out_of_range
@@ -588,7 +592,7 @@ class LLMSampler(BaseSampler):
             except AnswerError as error:
                 problems.append(str(error))
                 continue
-            usable.append((params, clipped, answer.reasoning))
+            usable.append((params, clipped, answer.reasoning, changes))
         if not usable:
             raise AnswerError(" ".join(problems))
         with self._lock:
@@ -601,7 +605,10 @@ class LLMSampler(BaseSampler):
             known = {point_key(row.params, search_space): row for row in rows}
             fresh = []
             for candidate in usable:
-                problem = self._repeat_problem(candidate[0], search_space, known, rows, base)
+                params, clipped, _, changes = candidate
+                problem = self._repeat_problem(
+                    params, search_space, known, rows, changes=changes, clipped=clipped
+                )
                 if problem is None:
                     fresh.append(candidate)
                 elif problem not in problems:
@@ -611,13 +618,13 @@ class LLMSampler(BaseSampler):
             choice = 0
             if len(fresh) > 1:
                 scores = score_candidates(
-                    [params for params, _, _ in fresh],
+                    [params for params, _, _, _ in fresh],
                     rows,
                     search_space,
                     direction=study.direction,
                 )
                 choice = max(range(len(fresh)), key=lambda k: scores[k])
-            params, clipped, reasoning = fresh[choice]
+            params, clipped, reasoning, _ = fresh[choice]
             record.reasoning = reasoning
             record.clipped = clipped
             record.proposal = params
@@ -651,19 +658,24 @@ class LLMSampler(BaseSampler):
         search_space: Mapping[str, BaseDistribution],
         known: Mapping[tuple[Any, ...], HistoryEntry],
         rows: Sequence[HistoryEntry],
-        base: Mapping[str, Any] | None = None,
+        *,
+        changes: Mapping[str, Any] | None = None,
+        clipped: Sequence[str] = (),
     ) -> str | None:
         """Why ``params`` repeats a tried point (exactly or within ``min_distance``), if so; with
-        ``base``, the message names the changes that led there, as the model wrote them."""
+        ``changes`` (steps from the best), the message names them as the model wrote them and
+        says when the box's edge moved the point."""
         point = self._show_point(params, search_space)
         subject = f"the point ({point})"
-        if base is not None:
-            changes = ", ".join(
-                f"{STEP_PREFIX}{name}: "
-                f"{format_param(params[name] - base[name], dist, self._precision)}"
-                for name, dist in search_space.items()
+        if changes is not None:
+            written = ", ".join(
+                f"{STEP_PREFIX}{name}: {_show_number(changes[STEP_PREFIX + name])}"
+                for name in search_space
             )
-            subject = f"the changes ({changes}) lead to the point ({point}), which"
+            edge = ""
+            if clipped:
+                edge = f", stopped at the edge of the range for {', '.join(clipped)}"
+            subject = f"the changes ({written}) lead to the point ({point}{edge}), which"
         duplicate = known.get(point_key(params, search_space))
         if duplicate is not None:
             when = "is being evaluated right now" if duplicate.pending else "was already evaluated"
@@ -727,3 +739,15 @@ class LLMSampler(BaseSampler):
             f"The LLM token budget is spent ({spent} tokens >= max_total_tokens="
             f"{self._max_total_tokens}); further trials use the independent sampler."
         )
+
+
+def _show_number(value: Any) -> str:
+    """A number the model wrote, without float noise (``0.1`` not ``0.1000000000000000055``).
+
+    Example:
+        >>> _show_number(1.0), _show_number(-0.5), _show_number("x")
+        ('1', '-0.5', 'x')
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:.6g}"

@@ -516,3 +516,19 @@ def test_steps_from_best_feedback_speaks_in_changes() -> None:
         "the changes (change_a: 0.1, change_b: 0.1) lead to the point (a: 1.1, b: 5.1), "
         "which is only 0.1 away from (a: 1, b: 5) of trial 1" in second
     )
+
+
+def test_clipped_step_feedback_quotes_the_models_changes() -> None:
+    # change_b: 4 from b = 5 stops at the edge, b = 7, which was tried: the feedback must quote
+    # the 4 the model wrote (not the 2 the sampler applied) and say the edge moved the point.
+    client = ScriptedClient(["change_a: 0, change_b: 4", "change_a: 0.5, change_b: 0"])
+    study = _study(client, steps_from_best=True, n_startup_trials=2, out_of_range="clip")
+    study.enqueue_trial({"a": 1.0, "b": 7.0})
+    study.enqueue_trial({"a": 1.0, "b": 5.0})  # the best point
+    study.optimize(quadratic, n_trials=3)
+    feedback = client.calls[1][0][-1].content
+    assert (
+        "the changes (change_a: 0, change_b: 4) lead to the point (a: 1, b: 7, stopped at the "
+        "edge of the range for b), which was already evaluated (trial 0)" in feedback
+    )
+    assert study.trials[2].params == {"a": 1.5, "b": 5.0}

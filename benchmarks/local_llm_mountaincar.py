@@ -23,6 +23,8 @@ Set-ups:
   steps_untried  steps without that list (``n_tried_changes=0``).
   steps_clip  steps with ``out_of_range="clip"`` (a change past a bound stops at the bound;
             counted in "clipped") and ``min_distance=0.1`` (the model's deliberate small steps).
+  steps_widen  steps_clip with ``widen_steps_after=5``: the suggested step doubles for every 5
+            trials without a new best (a plateau such as the do-nothing policy's reward of 0).
   candidates6  the same as candidates with six proposals per call.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
@@ -81,6 +83,15 @@ SETUPS: dict[str, dict[str, Any]] = {
         "n_candidates": 3,
         "steps_from_best": True,
         "out_of_range": "clip",
+    },
+    "steps_widen": {
+        "hints": True,
+        "min_distance": 0.1,
+        "task_description": MOUNTAINCAR_TASK,
+        "n_candidates": 3,
+        "steps_from_best": True,
+        "out_of_range": "clip",
+        "widen_steps_after": 5,
     },
     "candidates6": {
         "hints": True,

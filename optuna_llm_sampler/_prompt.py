@@ -242,6 +242,43 @@ def least_explored(
     return hints
 
 
+def suggested_step(
+    rows: Sequence[HistoryEntry],
+    search_space: Mapping[str, BaseDistribution],
+    *,
+    direction: StudyDirection,
+    search_std: float,
+    widen_after: int | None,
+) -> tuple[float, int]:
+    """The step the prompt suggests around the best point, and the trials since the best one.
+
+    The step is ``search_std``, doubled for every ``widen_after`` trials completed since the best
+    one, up to half the widest range: a small model stepping about a point it cannot improve on
+    (a plateau, a local optimum) keeps trying the same neighbourhood unless told to go further.
+
+    Example:
+        >>> from optuna.distributions import FloatDistribution
+        >>> space = {"a": FloatDistribution(-7, 7)}
+        >>> rows = [HistoryEntry(n, {"a": float(n)}, 1.0 if n == 0 else 0.0) for n in range(11)]
+        >>> suggested_step(rows, space, direction=StudyDirection.MAXIMIZE, search_std=1.0,
+        ...                widen_after=5)
+        (4.0, 10)
+    """
+    done = sorted((row for row in rows if not row.pending), key=lambda row: row.number)
+    if not done:
+        return search_std, 0
+    pick = max if direction == StudyDirection.MAXIMIZE else min
+    best = pick(done, key=lambda row: row.value)  # type: ignore[arg-type,return-value]
+    since_best = sum(row.number > best.number for row in done)
+    if widen_after is None:
+        return search_std, since_best
+    widest = max(
+        (float(dist.high) - float(dist.low)) / 2  # type: ignore[attr-defined]
+        for dist in search_space.values()
+    )
+    return min(search_std * 2 ** (since_best // widen_after), max(widest, search_std)), since_best
+
+
 def tried_changes(
     rows: Sequence[HistoryEntry],
     search_space: Mapping[str, BaseDistribution],
@@ -343,13 +380,17 @@ def build_context(
     n_candidates: int = 1,
     step_base: Mapping[str, Any] | None = None,
     step_tried: Sequence[str] = (),
+    step_size: float | None = None,
+    step_since_best: int = 0,
 ) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/prompts.md).
 
     ``lines`` are the rows already rendered by :func:`history_line`, when the caller caches them.
     With ``step_base`` (the point answers are relative to), the answer examples ask for
     ``change_<name>`` values and ``step_base_line`` shows the point as the history does;
-    ``step_tried`` are the lines of :func:`tried_changes` the prompt lists with it.
+    ``step_tried`` are the lines of :func:`tried_changes` the prompt lists with it, and
+    ``step_size`` the step this call suggests (``search_std`` unless widened, see
+    :func:`suggested_step`), ``step_since_best`` the trials since the best one.
     """
     names = list(search_space)
     function = function_label(names)
@@ -433,6 +474,8 @@ def build_context(
         "step_base": None if step_base is None else dict(step_base),
         "step_base_line": step_base_line,
         "step_tried": list(step_tried) if step_base is not None else [],
+        "step_size": search_std if step_size is None else step_size,
+        "step_since_best": step_since_best,
         "step_number": step_number,
         "budget": budget,
         "search_std": search_std,

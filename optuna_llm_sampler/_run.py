@@ -82,6 +82,8 @@ class RunConfig:
             weights (``None``: as ``guidance`` says).
         out_of_range: ``"reject"`` re-asks a weight outside ``[low, high]``, ``"clip"`` moves it
             to the bound (``None``: as ``guidance`` says).
+        widen_steps_after: With steps from the best point, double the suggested step for every
+            this many trials without a new best (``None``: as ``guidance`` says).
         history_style: ``"csv"`` or ``"tutorial"`` history rows.
         precision: Digits of numbers in the prompt (``None``: full precision).
     """
@@ -117,6 +119,7 @@ class RunConfig:
     n_candidates: int | None = None
     steps_from_best: bool | None = None
     out_of_range: str | None = None
+    widen_steps_after: int | None = None
     history_style: str = "csv"
     precision: int | None = 3
     llm_options: dict[str, Any] = field(default_factory=dict)
@@ -432,6 +435,7 @@ def guidance_options(config: RunConfig, model: str | None) -> dict[str, Any]:
         "n_candidates": config.n_candidates,
         "steps_from_best": config.steps_from_best,
         "out_of_range": config.out_of_range,
+        "widen_steps_after": config.widen_steps_after,
     }
     for key, value in GUIDED.items():
         if chosen[key] is None and on:

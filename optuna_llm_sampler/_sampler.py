@@ -53,6 +53,7 @@ from optuna_llm_sampler._prompt import HISTORY_STYLES
 from optuna_llm_sampler._prompt import HistoryStyle
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
+from optuna_llm_sampler._prompt import suggested_step
 from optuna_llm_sampler._prompt import tried_changes
 from optuna_llm_sampler._records import LLMRecord
 from optuna_llm_sampler._records import usage_of_trials
@@ -167,6 +168,10 @@ class LLMSampler(BaseSampler):
             prompt lists as changes from it, with their values ("change_a: 1; change_b: 0;
             f(a,b): 71.2"), so the model sees which steps are spent without subtracting. ``0``
             lists none.
+        widen_steps_after: With ``steps_from_best``, double the step the prompt suggests
+            (``search_std``) for every this many trials completed since the best one, up to half
+            the widest range, so a model stuck on a plateau looks further away. ``None`` keeps
+            ``search_std``.
         out_of_range: ``"reject"`` re-asks when a value leaves its range; ``"clip"`` moves it to
             the nearest bound and records it in ``llm_clipped``.
         max_retries: Re-asks per trial after an unusable or duplicate answer. An answer that
@@ -215,6 +220,7 @@ class LLMSampler(BaseSampler):
         n_candidates: int = 1,
         steps_from_best: bool = False,
         n_tried_changes: int = 8,
+        widen_steps_after: int | None = None,
         out_of_range: OutOfRange = "reject",
         max_retries: int = 3,
         max_total_tokens: int | None = None,
@@ -254,6 +260,12 @@ class LLMSampler(BaseSampler):
             raise ValueError(f"n_candidates must be at least 1, got {n_candidates}.")
         if n_tried_changes < 0:
             raise ValueError(f"n_tried_changes must be non-negative, got {n_tried_changes}.")
+        if widen_steps_after is not None and widen_steps_after < 1:
+            raise ValueError(
+                f"widen_steps_after must be at least 1 or None, got {widen_steps_after}."
+            )
+        if widen_steps_after is not None and search_std is None:
+            raise ValueError("widen_steps_after needs a search_std to widen; set search_std.")
         if min_distance is not None and not (math.isfinite(min_distance) and min_distance > 0):
             raise ValueError(f"min_distance must be positive or None, got {min_distance}.")
         if out_of_range not in ("reject", "clip"):
@@ -305,6 +317,7 @@ class LLMSampler(BaseSampler):
         self._n_candidates = n_candidates
         self._steps_from_best = steps_from_best
         self._n_tried_changes = n_tried_changes
+        self._widen_steps_after = widen_steps_after
         self._out_of_range: OutOfRange = out_of_range
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
@@ -420,6 +433,15 @@ class LLMSampler(BaseSampler):
             line_tokens=lambda row: line_and_tokens(row)[1],
         )
         step_base = self._step_base(study, search_space, rows)
+        step_size, since_best = self._search_std, 0
+        if step_base is not None and self._search_std is not None:
+            step_size, since_best = suggested_step(
+                rows,
+                search_space,
+                direction=study.direction,
+                search_std=self._search_std,
+                widen_after=self._widen_steps_after,
+            )
         return build_context(
             search_space=search_space,
             rows=shown,
@@ -448,6 +470,8 @@ class LLMSampler(BaseSampler):
                 precision=self._precision,
                 function=function,
             ),
+            step_size=step_size,
+            step_since_best=since_best,
         )
 
     def _step_base(

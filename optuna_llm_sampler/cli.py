@@ -100,6 +100,14 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         choices=("reject", "clip"),
         help="a proposed weight outside [low, high]: re-ask, or clip it to the bound",
     )
+    guide.add_argument(
+        "--widen-steps-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --steps-from-best: double the suggested step for every N trials without a "
+        "new best",
+    )
     guide.add_argument("--history-style", default=d.history_style, choices=("csv", "tutorial"))
     guide.add_argument(
         "--precision", type=int, default=d.precision, help="digits of numbers in the prompt"
@@ -145,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         n_candidates=args.n_candidates,
         steps_from_best=args.steps_from_best,
         out_of_range=args.out_of_range,
+        widen_steps_after=args.widen_steps_after,
         history_style=args.history_style,
         precision=args.precision,
     )

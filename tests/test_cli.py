@@ -242,6 +242,8 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
         ({"steps_from_best": False}, "local", {"steps_from_best": False}),
         ({}, "gpt-4o", {"out_of_range": "reject"}),
         ({"out_of_range": "clip"}, "gpt-4o", {"out_of_range": "clip"}),
+        ({}, "local", {"widen_steps_after": None}),
+        ({"widen_steps_after": 5}, "gpt-4o", {"widen_steps_after": 5}),
         ({}, "local:/m.gguf", {"hints": True, "n_candidates": 3}),
         ({}, "gpt-4o", {"task_description": None, "hints": False, "n_candidates": 1}),
         ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 3}),
@@ -301,3 +303,30 @@ def test_out_of_range_clip_through_the_cli(in_tmp: Path) -> None:
     record = get_llm_record(study.trials[4])
     assert record is not None and record.fallback is None and record.clipped == ["b"]
     assert study.trials[4].params["b"] == 7.0
+
+
+def test_widen_steps_after_through_the_cli(in_tmp: Path) -> None:
+    prompts: list[str] = []
+
+    def respond(request: dict[str, Any]) -> str:
+        prompts.append(request["messages"][-1]["content"])
+        # Large actions from a large |a| cost energy: none of these beats the startup point.
+        change_a = 3.0 if len(prompts) % 2 else -3.0
+        return json.dumps({"change_a": change_a * len(prompts), "change_b": 0, "reasoning": ""})
+
+    with StubLLMServer(responder=respond) as server:
+        argv = ["run", "--model", "stub-model", "--base-url", server.openai_base_url]
+        argv += ["--n-trials", "4", "--n-startup-trials", "1", "--no-progress"]
+        argv += ["--steps-from-best", "--widen-steps-after", "1", "--study-name", "widen"]
+        argv += ["--out-of-range", "clip"]
+        assert main(argv) == 0
+    assert len(prompts) == 3
+    study = _load("widen")
+    for number, prompt in zip(range(1, 4), prompts, strict=True):
+        earlier = study.trials[:number]
+        best = max(earlier, key=lambda t: t.value).number
+        since = number - 1 - best
+        step = min(1.0 * 2**since, 7.0)
+        assert f"Use steps of about {step} in different directions" in prompt, (number, since)
+        assert ("found nothing better" in prompt) == (since > 0)
+    assert "Use steps of about 2.0 in different directions" in prompts[-1]  # a = -7 was worse

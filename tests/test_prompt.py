@@ -16,6 +16,7 @@ from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler._prompt import least_explored
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
+from optuna_llm_sampler._prompt import suggested_step
 from optuna_llm_sampler._prompt import tried_changes
 
 
@@ -208,6 +209,70 @@ def test_tried_changes_are_nearest_first_and_rounded() -> None:
     assert full[1] == "change_a: 0; change_b: 1.0; f: 80.123456"  # as repr, not 0.99999…
     assert len(full) == 4
     assert tried_changes(rows, space, base, limit=0, precision=3, function="f") == []
+
+
+def test_suggested_step_doubles_with_trials_since_the_best_up_to_half_the_range() -> None:
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(0, 2)}
+
+    def rows(best_at: int, n: int) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(k, {"a": 0.0, "b": 1.0}, -1.0 if k == best_at else 0.0) for k in range(n)
+        ] + [HistoryEntry(n, {"a": 1.0, "b": 1.0}, None)]  # a running trial does not count
+
+    def step(best_at: int, n: int, widen_after: int | None = 4) -> tuple[float, int]:
+        return suggested_step(
+            rows(best_at, n),
+            space,
+            direction=StudyDirection.MINIMIZE,
+            search_std=0.5,
+            widen_after=widen_after,
+        )
+
+    assert step(9, 10) == (0.5, 0)  # the last trial is the best
+    assert step(6, 10) == (0.5, 3)
+    assert step(5, 10) == (1.0, 4)
+    assert step(1, 10) == (2.0, 8)
+    assert step(0, 40) == (7.0, 39)  # capped at half the widest range, [-7, 7]
+    assert step(0, 40, widen_after=None) == (0.5, 39)
+    none_done = [HistoryEntry(0, {"a": 0.0, "b": 1.0}, None)]
+    assert suggested_step(
+        none_done, space, direction=StudyDirection.MINIMIZE, search_std=0.5, widen_after=4
+    ) == (0.5, 0)
+
+
+def test_a_widened_step_is_said_at_the_prompt_end_and_the_prefix_stays() -> None:
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    rows = [HistoryEntry(k, {"a": 0.0, "b": float(k)}, 1.0 - k) for k in range(6)]
+    kwargs = dict(
+        search_space=space,
+        rows=rows,
+        n_rows_total=6,
+        direction=StudyDirection.MAXIMIZE,
+        step_number=6,
+        budget=None,
+        search_std=1.0,
+        expected_optimum=None,
+        task_description=None,
+        answer_format="text",
+        precision=3,
+        step_base={"a": 0.0, "b": 0.0},
+    )
+    plain = render_prompt(load_template(), build_context(**kwargs))[0].content
+    wide = render_prompt(
+        load_template(), build_context(**kwargs, step_size=4.0, step_since_best=5)
+    )[0].content
+    assert plain.endswith(
+        "Answer with changes to add to the best point so far (a: 0, b: 0). "
+        "Use steps of about 1.0 in different directions.\n\n"
+        "Now you are at iteration 6. Please provide the results in the indicated format. "
+        "Do not provide any additional texts."
+    )
+    assert (
+        "Use steps of about 4.0 in different directions: the last 5 trials found nothing "
+        "better, so look further away." in wide
+    )
+    cut = plain.index("Answer with changes")
+    assert wide[:cut] == plain[:cut]  # only the per-call end changes: the cached prefix holds
 
 
 def test_tried_changes_render_before_the_answer_request() -> None:

@@ -489,6 +489,24 @@ def test_steps_from_best_lists_the_changes_already_tried_from_the_best() -> None
         LLMSampler(model=client, n_tried_changes=-1)
 
 
+def test_steps_from_best_widens_the_suggested_step_after_trials_without_a_new_best() -> None:
+    client = ScriptedClient(
+        ["change_a: 0, change_b: 1", "change_a: 0, change_b: -1", "change_a: 0.5, change_b: 0"]
+    )
+    study = _study(client, steps_from_best=True, n_startup_trials=1, widen_steps_after=2)
+    study.enqueue_trial({"a": 1.0, "b": 5.0})  # the optimum: no trial ever beats it
+    study.optimize(quadratic, n_trials=4)
+    assert len(client.calls) == 3
+    ends = [calls[0][0].content.rsplit("Answer with changes", 1)[1] for calls in client.calls]
+    assert "Use steps of about 1.0 in different directions." in ends[0]  # 0 trials since
+    assert "Use steps of about 1.0 in different directions." in ends[1]  # 1 trial since
+    assert "about 2.0 in different directions: the last 2 trials found nothing better" in ends[2]
+    with pytest.raises(ValueError, match="widen_steps_after must be at least 1"):
+        LLMSampler(model=client, widen_steps_after=0)
+    with pytest.raises(ValueError, match="widen_steps_after needs a search_std"):
+        LLMSampler(model=client, widen_steps_after=3, search_std=None)
+
+
 def test_steps_from_best_feedback_speaks_in_changes() -> None:
     # The embedded model, told "b=12.56 is outside its range" or "the point (a: 0.73, b: 5.48)
     # was already evaluated", answered with absolute values in its change_ fields.

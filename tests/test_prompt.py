@@ -211,6 +211,24 @@ def test_tried_changes_are_nearest_first_and_rounded() -> None:
     assert tried_changes(rows, space, base, limit=0, precision=3, function="f") == []
 
 
+def _step_context_kwargs(space, rows, base) -> dict:
+    """build_context's arguments for a steps-from-best prompt after ``rows``."""
+    return dict(
+        search_space=space,
+        rows=rows,
+        n_rows_total=len(rows),
+        direction=StudyDirection.MAXIMIZE,
+        step_number=len(rows),
+        budget=None,
+        search_std=1.0,
+        expected_optimum=None,
+        task_description=None,
+        answer_format="text",
+        precision=3,
+        step_base=base,
+    )
+
+
 def test_suggested_step_doubles_with_trials_since_the_best_up_to_half_the_range() -> None:
     space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(0, 2)}
 
@@ -243,20 +261,7 @@ def test_suggested_step_doubles_with_trials_since_the_best_up_to_half_the_range(
 def test_a_widened_step_is_said_at_the_prompt_end_and_the_prefix_stays() -> None:
     space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
     rows = [HistoryEntry(k, {"a": 0.0, "b": float(k)}, 1.0 - k) for k in range(6)]
-    kwargs = dict(
-        search_space=space,
-        rows=rows,
-        n_rows_total=6,
-        direction=StudyDirection.MAXIMIZE,
-        step_number=6,
-        budget=None,
-        search_std=1.0,
-        expected_optimum=None,
-        task_description=None,
-        answer_format="text",
-        precision=3,
-        step_base={"a": 0.0, "b": 0.0},
-    )
+    kwargs = _step_context_kwargs(space, rows, {"a": 0.0, "b": 0.0})
     plain = render_prompt(load_template(), build_context(**kwargs))[0].content
     wide = render_prompt(
         load_template(), build_context(**kwargs, step_size=4.0, step_since_best=5)
@@ -282,20 +287,7 @@ def test_tried_changes_render_before_the_answer_request() -> None:
         HistoryEntry(1, {"a": 0.0, "b": 4.0}, 70.0),
     ]
     base = {"a": 0.0, "b": 5.0}
-    kwargs = dict(
-        search_space=space,
-        rows=rows,
-        n_rows_total=2,
-        direction=StudyDirection.MAXIMIZE,
-        step_number=2,
-        budget=None,
-        search_std=1.0,
-        expected_optimum=None,
-        task_description=None,
-        answer_format="text",
-        precision=3,
-        step_base=base,
-    )
+    kwargs = _step_context_kwargs(space, rows, base)
     tried = tried_changes(rows, space, base, limit=8, precision=3, function="f(a,b)")
     text = render_prompt(load_template(), build_context(**kwargs, step_tried=tried))[0].content
     listing = (

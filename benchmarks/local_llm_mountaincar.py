@@ -19,10 +19,11 @@ Set-ups:
             evaluated.
   steps     candidates + ``steps_from_best=True``: the LLM answers with changes to the best
             point so far instead of absolute values; the prompt lists the changes already
-            tried from the best (``n_tried_changes=8``). What ``run --guidance auto`` uses.
+            tried from the best (``n_tried_changes=8``).
   steps_untried  steps without that list (``n_tried_changes=0``).
   steps_clip  steps with ``out_of_range="clip"`` (a change past a bound stops at the bound;
             counted in "clipped") and ``min_distance=0.1`` (the model's deliberate small steps).
+            What ``run --guidance auto`` uses.
   steps_widen  steps_clip with ``widen_steps_after=5``: the suggested step doubles for every 5
             trials without a new best (a plateau such as the do-nothing policy's reward of 0).
   candidates6  the same as candidates with six proposals per call.
@@ -51,54 +52,26 @@ from optuna_llm_sampler.rl import linear_policy_objective
 from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
 
 
+_GUIDED: dict[str, Any] = {
+    "hints": True,
+    "min_distance": 0.25,
+    "task_description": MOUNTAINCAR_TASK,
+}
+_CANDIDATES = {**_GUIDED, "n_candidates": 3}
+_STEPS = {**_CANDIDATES, "steps_from_best": True}
+_STEPS_CLIP = {**_STEPS, "min_distance": 0.1, "out_of_range": "clip"}
+
 SETUPS: dict[str, dict[str, Any]] = {
     "tutorial": {"history_style": "tutorial", "precision": None},
     "default": {},
-    "guided": {"hints": True, "min_distance": 0.25, "task_description": MOUNTAINCAR_TASK},
-    "candidates": {
-        "hints": True,
-        "min_distance": 0.25,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": 3,
-    },
-    "steps": {
-        "hints": True,
-        "min_distance": 0.25,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": 3,
-        "steps_from_best": True,
-    },
-    "steps_untried": {  # "steps" before the prompt listed the changes tried from the best
-        "hints": True,
-        "min_distance": 0.25,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": 3,
-        "steps_from_best": True,
-        "n_tried_changes": 0,
-    },
-    "steps_clip": {
-        "hints": True,
-        "min_distance": 0.1,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": 3,
-        "steps_from_best": True,
-        "out_of_range": "clip",
-    },
-    "steps_widen": {
-        "hints": True,
-        "min_distance": 0.1,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": 3,
-        "steps_from_best": True,
-        "out_of_range": "clip",
-        "widen_steps_after": 5,
-    },
-    "candidates6": {
-        "hints": True,
-        "min_distance": 0.25,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": 6,
-    },
+    "guided": _GUIDED,
+    "candidates": _CANDIDATES,
+    "steps": _STEPS,
+    # "steps" before the prompt listed the changes tried from the best
+    "steps_untried": {**_STEPS, "n_tried_changes": 0},
+    "steps_clip": _STEPS_CLIP,
+    "steps_widen": {**_STEPS_CLIP, "widen_steps_after": 5},
+    "candidates6": {**_CANDIDATES, "n_candidates": 6},
 }
 
 

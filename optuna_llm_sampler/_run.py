@@ -68,10 +68,10 @@ class RunConfig:
         task_description: ``"auto"`` describes the environment to the LLM when one is known
             (MountainCar, ProPS+), ``None`` keeps "assume no prior knowledge", or your own text.
         guidance: ``"on"`` turns on the set-up that measured best with the embedded model
-            (docs/results.md): ``task_description="auto"``, ``hints``, ``min_distance=0.25``,
-            ``n_candidates=3``, ``steps_from_best``; ``"off"`` keeps the tutorial's prompt;
-            ``"auto"`` is ``"on"`` for local models and ``"off"`` for the others. Options set
-            explicitly win.
+            (docs/results.md): ``task_description="auto"``, ``hints``, ``min_distance=0.1``,
+            ``n_candidates=3``, ``steps_from_best``, ``out_of_range="clip"``; ``"off"`` keeps
+            the tutorial's prompt; ``"auto"`` is ``"on"`` for local models and ``"off"`` for
+            the others. Options set explicitly win.
         hints: End the prompt with the best point and the least explored slices of the box
             (``None``: as ``guidance`` says).
         min_distance: Re-ask proposals closer than this to a tried point (``None``: as
@@ -412,9 +412,10 @@ def expected_optimum_hint(env: str, expected_optimum: float | None) -> float | N
 GUIDED: dict[str, Any] = {
     "task_description": "auto",
     "hints": True,
-    "min_distance": 0.25,
+    "min_distance": 0.1,
     "n_candidates": 3,
     "steps_from_best": True,
+    "out_of_range": "clip",
 }
 
 

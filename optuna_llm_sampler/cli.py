@@ -76,8 +76,8 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--guidance",
         default=d.guidance,
         choices=("auto", "on", "off"),
-        help="on: --task-description auto --hints --min-distance 0.25 --n-candidates 3 "
-        "--steps-from-best; "
+        help="on: --task-description auto --hints --min-distance 0.1 --n-candidates 3 "
+        "--steps-from-best --out-of-range clip; "
         "auto: on for local models, off (the tutorial's prompt) for the others",
     )
     guide.add_argument(

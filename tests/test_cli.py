@@ -236,8 +236,9 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("config", "model", "expected"),
     [
-        ({}, "local", {"hints": True, "min_distance": 0.25, "n_candidates": 3}),
-        ({}, "local", {"steps_from_best": True}),
+        ({}, "local", {"hints": True, "min_distance": 0.1, "n_candidates": 3}),
+        ({}, "local", {"steps_from_best": True, "out_of_range": "clip"}),
+        ({"out_of_range": "reject"}, "local", {"out_of_range": "reject"}),
         ({}, "gpt-4o", {"steps_from_best": False}),
         ({"steps_from_best": False}, "local", {"steps_from_best": False}),
         ({}, "gpt-4o", {"out_of_range": "reject"}),

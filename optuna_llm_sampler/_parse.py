@@ -124,8 +124,8 @@ def changes_out_of_range(
         most = math.floor(round((high - float(base[name])) * 100, 6)) / 100
         change = f"{STEP_PREFIX}{name}"
         problems.append(
-            f"{change}={_show(raw)} takes {name} to {value:.4g}, outside its range "
-            f"[{_show(dist.low)}, {_show(dist.high)}]: {change} must be between "
+            f"{change}={show_value(raw)} takes {name} to {value:.4g}, outside its range "
+            f"[{show_value(dist.low)}, {show_value(dist.high)}]: {change} must be between "
             f"{least:g} and {most:g}."
         )
     return " ".join(problems) or None
@@ -388,8 +388,8 @@ def _snap_value(
     if not (low - 1e-9 * width <= number <= high + 1e-9 * width):
         if out_of_range == "reject":
             raise AnswerError(
-                f"{name}={_show(raw)} is outside its range "
-                f"[{_show(dist.low)}, {_show(dist.high)}]."
+                f"{name}={show_value(raw)} is outside its range "
+                f"[{show_value(dist.low)}, {show_value(dist.high)}]."
             )
         clipped = True
     number = min(max(number, low), high)
@@ -408,7 +408,7 @@ def _snap_value(
             snapped = round(snapped - dist.step, decimals)
         return snapped, clipped
     if dist.log and number <= 0:
-        raise AnswerError(f"{name}={_show(raw)} must be positive (log scale).")
+        raise AnswerError(f"{name}={show_value(raw)} must be positive (log scale).")
     return float(number), clipped
 
 
@@ -420,10 +420,10 @@ def _to_number(name: str, raw: Any) -> float:
     else:
         match = re.fullmatch(r"\s*(" + _NUMBER + r")\s*", str(raw).replace("−", "-"))
         if match is None:
-            raise AnswerError(f"{name}={_show(raw)} is not a number.")
+            raise AnswerError(f"{name}={show_value(raw)} is not a number.")
         number = float(match.group(1))
     if not math.isfinite(number):
-        raise AnswerError(f"{name}={_show(raw)} is not a finite number.")
+        raise AnswerError(f"{name}={show_value(raw)} is not a finite number.")
     return number
 
 
@@ -446,10 +446,16 @@ def _match_choice(name: str, raw: Any, dist: CategoricalDistribution) -> Any:
         if isinstance(choice, (int, float)) and not isinstance(choice, bool) and choice == number:
             return choice
     options = ", ".join(str(c) for c in dist.choices)
-    raise AnswerError(f"{name}={_show(raw)} is not one of the choices ({options}).")
+    raise AnswerError(f"{name}={show_value(raw)} is not one of the choices ({options}).")
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value the model wrote, as feedback quotes it: ``1.0`` as ``1``, long text cut.
+
+    Example:
+        >>> show_value(1.0), show_value(-0.5), show_value("x")
+        ('1', '-0.5', 'x')
+    """
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return text if len(text) <= 40 else text[:39] + "…"
 

@@ -22,6 +22,7 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 
+from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._parse import STEP_PREFIX
 from optuna_llm_sampler._parse import step_space
@@ -264,12 +265,10 @@ def suggested_step(
         ...                widen_after=5)
         (4.0, 10)
     """
-    done = sorted((row for row in rows if not row.pending), key=lambda row: row.number)
-    if not done:
+    best = best_row(rows, direction)
+    if best is None:
         return search_std, 0
-    pick = max if direction == StudyDirection.MAXIMIZE else min
-    best = pick(done, key=lambda row: row.value)  # type: ignore[arg-type,return-value]
-    since_best = sum(row.number > best.number for row in done)
+    since_best = sum(not row.pending and row.number > best.number for row in rows)
     if widen_after is None:
         return search_std, since_best
     widest = max(
@@ -404,11 +403,7 @@ def build_context(
         ]
     done_lines = [line for line, row in zip(lines, rows, strict=False) if not row.pending]
     pending_lines = [line for line, row in zip(lines, rows, strict=False) if row.pending]
-    completed = [row for row in rows if not row.pending]
-    best = None
-    if completed:
-        pick = max if direction == StudyDirection.MAXIMIZE else min
-        best = pick(completed, key=lambda row: row.value)  # type: ignore[arg-type,return-value]
+    best = best_row(rows, direction)
     text_example, json_example = answer_examples(
         search_space if step_base is None else step_space(search_space)
     )

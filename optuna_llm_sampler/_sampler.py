@@ -19,11 +19,11 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.samplers import RandomSampler
 from optuna.search_space import IntersectionSearchSpace
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_llm_sampler._distributed import claim_proposal
+from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
@@ -40,6 +40,7 @@ from optuna_llm_sampler._parse import parse_answer
 from optuna_llm_sampler._parse import parse_candidates
 from optuna_llm_sampler._parse import ParsedAnswer
 from optuna_llm_sampler._parse import point_key
+from optuna_llm_sampler._parse import show_value
 from optuna_llm_sampler._parse import snap_params
 from optuna_llm_sampler._parse import STEP_PREFIX
 from optuna_llm_sampler._parse import step_space
@@ -485,14 +486,13 @@ class LLMSampler(BaseSampler):
         if not self._steps_from_best:
             return None
         step_space(search_space)  # a clear ValueError for categorical or log-scale parameters
-        done = [row for row in rows if not row.pending]
-        if not done:
+        best = best_row(rows, study.direction)
+        if best is None:
             return {
                 name: (dist.low + dist.high) / 2  # type: ignore[attr-defined]
                 for name, dist in search_space.items()
             }
-        pick = max if study.direction == StudyDirection.MAXIMIZE else min
-        return dict(pick(done, key=lambda row: float(row.value)).params)  # type: ignore[arg-type]
+        return dict(best.params)
 
     def _ask(
         self,
@@ -693,7 +693,7 @@ class LLMSampler(BaseSampler):
         subject = f"the point ({point})"
         if changes is not None:
             written = ", ".join(
-                f"{STEP_PREFIX}{name}: {_show_number(changes[STEP_PREFIX + name])}"
+                f"{STEP_PREFIX}{name}: {show_value(changes[STEP_PREFIX + name])}"
                 for name in search_space
             )
             edge = ""
@@ -763,15 +763,3 @@ class LLMSampler(BaseSampler):
             f"The LLM token budget is spent ({spent} tokens >= max_total_tokens="
             f"{self._max_total_tokens}); further trials use the independent sampler."
         )
-
-
-def _show_number(value: Any) -> str:
-    """A number the model wrote, without float noise (``0.1`` not ``0.1000000000000000055``).
-
-    Example:
-        >>> _show_number(1.0), _show_number(-0.5), _show_number("x")
-        ('1', '-0.5', 'x')
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    return f"{value:.6g}"

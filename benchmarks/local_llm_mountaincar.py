@@ -8,25 +8,38 @@ fallbacks), exact repeats proposed, the largest ``b`` the LLM proposed, and seco
 each seed's line also counts the own proposals clipped to the box. Random search is run on the
 same seeds for reference.
 
-Set-ups:
+Set-ups (each a dict of the sampler's option objects; every set-up gives its proposal
+explicitly, so ``preset`` plays no part, and the prompt's ``budget`` is ``--n-trials``):
   tutorial  the tutorial's loop: 20 warmup points from its ``initialize_policy`` (uniform in
-            [-3, 3], one decimal), its prompt with full-precision numbers, exact repeats re-asked.
-  default   LLMSampler's defaults: random startup over the whole [-7, 7] box, lean CSV history.
+            [-3, 3], one decimal), its prompt with full-precision numbers (``precision=None``,
+            ``HistoryOptions(style="tutorial")``), exact repeats re-asked.
+  default   the library's defaults for a remote model (``PRESETS["tutorial"]``, i.e.
+            ``AbsolutePoints()``): random startup over the whole [-7, 7] box, lean CSV history.
   guided    default + ``hints=True`` (best point, least explored slices) + ``min_distance=0.25``
             + the task described in the prompt (ProPS+).
   candidates  guided + ``n_candidates=3``: three proposals per call; the one with the highest
             expected improvement under a small Gaussian-process model of the history is
             evaluated.
-  steps     candidates + ``steps_from_best=True``: the LLM answers with changes to the best
-            point so far instead of absolute values; the prompt lists the changes already
-            tried from the best (``n_tried_changes=8``).
+  steps     candidates as ``StepsFromBest``: the LLM answers with changes to the best point so
+            far instead of absolute values; the prompt lists the changes already tried from the
+            best (``n_tried_changes=8``).
   steps_untried  steps without that list (``n_tried_changes=0``).
-  steps_clip  steps with ``out_of_range="clip"`` (a change past a bound stops at the bound;
-            counted in "clipped") and ``min_distance=0.1`` (the model's deliberate small steps).
-            What ``run --guidance auto`` uses.
-  steps_widen  steps_clip with ``widen_steps_after=5``: the suggested step doubles for every 5
-            trials without a new best (a plateau such as the do-nothing policy's reward of 0).
+  steps_clip  exactly the library's ``PRESETS["guided"]`` proposal plus the MountainCar task
+            description (``MOUNTAINCAR_TASK``): steps with ``out_of_range="clip"`` (a change past
+            a bound stops at the bound; counted in "clipped") and ``min_distance=0.1`` (the
+            model's deliberate small steps). What ``preset="auto"`` gives the embedded model.
+  steps_widen  steps_clip with ``widen_after=5``: the suggested step doubles for every 5 trials
+            without a new best (a plateau such as the do-nothing policy's reward of 0).
   candidates6  the same as candidates with six proposals per call.
+
+Every LLM set-up samples its startup trials (and fallbacks) with ``RandomSampler(seed)``, as
+random search does, so that on each seed the LLM's 20 startup trials are random search's first 20
+(the library's default independent sampler, a random stream per trial, draws other points).
+
+The control: ``--model random-changes`` replaces the LLM by a client that answers the same JSON
+schema with random values of the kind the set-up asks for: each ``change_x`` drawn from N(0, 1)
+(the prompt's ``search_std``) and rounded to 0.1, each absolute value uniform in its range, as
+many candidates as asked. A set-up's LLM figure says something only beside this control's.
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
 (the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; 7-19 s a call, 7-19
@@ -37,6 +50,8 @@ the studies for a look at every proposal (``get_llm_record``).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+import json
 import statistics
 import time
 from typing import Any
@@ -44,35 +59,78 @@ from typing import Any
 import numpy as np
 import optuna
 
+from optuna_llm_sampler import AbsolutePoints
 from optuna_llm_sampler import get_llm_record
+from optuna_llm_sampler import HistoryOptions
 from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PRESETS
+from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler import StepsFromBest
+from optuna_llm_sampler.providers import create_client
+from optuna_llm_sampler.providers import ScriptedClient
 from optuna_llm_sampler.rl import evaluate_best
 from optuna_llm_sampler.rl import linear_policy_objective
 from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
 
 
-_GUIDED: dict[str, Any] = {
-    "hints": True,
-    "min_distance": 0.25,
-    "task_description": MOUNTAINCAR_TASK,
-}
-_CANDIDATES = {**_GUIDED, "n_candidates": 3}
-_STEPS = {**_CANDIDATES, "steps_from_best": True}
-_STEPS_CLIP = {**_STEPS, "min_distance": 0.1, "out_of_range": "clip"}
+# The prompt of every set-up: the tutorial's step and hint (its budget is set per run).
+_PROMPT = PromptOptions(search_std=1.0, expected_optimum=50)
+_TASK = replace(_PROMPT, task_description=MOUNTAINCAR_TASK)
+
+_GUIDED = AbsolutePoints(hints=True, min_distance=0.25)
+_CANDIDATES = replace(_GUIDED, n_candidates=3)
+_STEPS = StepsFromBest(n_candidates=3, min_distance=0.25, hints=True)  # candidates, as steps
+_STEPS_CLIP = PRESETS["guided"]  # = replace(_STEPS, min_distance=0.1, out_of_range="clip")
 
 SETUPS: dict[str, dict[str, Any]] = {
-    "tutorial": {"history_style": "tutorial", "precision": None},
-    "default": {},
-    "guided": _GUIDED,
-    "candidates": _CANDIDATES,
-    "steps": _STEPS,
+    "tutorial": {
+        "prompt": replace(_PROMPT, precision=None),
+        "history": HistoryOptions(style="tutorial"),
+        "proposal": PRESETS["tutorial"],
+    },
+    "default": {"prompt": _PROMPT, "proposal": PRESETS["tutorial"]},
+    "guided": {"prompt": _TASK, "proposal": _GUIDED},
+    "candidates": {"prompt": _TASK, "proposal": _CANDIDATES},
+    "steps": {"prompt": _TASK, "proposal": _STEPS},
     # "steps" before the prompt listed the changes tried from the best
-    "steps_untried": {**_STEPS, "n_tried_changes": 0},
-    "steps_clip": _STEPS_CLIP,
-    "steps_widen": {**_STEPS_CLIP, "widen_steps_after": 5},
-    "candidates6": {**_CANDIDATES, "n_candidates": 6},
+    "steps_untried": {"prompt": _TASK, "proposal": replace(_STEPS, n_tried_changes=0)},
+    "steps_clip": {"prompt": _TASK, "proposal": _STEPS_CLIP},
+    "steps_widen": {"prompt": _TASK, "proposal": replace(_STEPS_CLIP, widen_after=5)},
+    "candidates6": {"prompt": _TASK, "proposal": replace(_CANDIDATES, n_candidates=6)},
 }
+
+
+def random_changes(seed: int, scale: float = 1.0) -> ScriptedClient:
+    """The no-LLM control: answers the sampler's JSON schema with random values of its kind."""
+    rng = np.random.default_rng(seed)
+
+    def point(properties: dict[str, Any]) -> dict[str, float]:
+        values = {}
+        for name, spec in properties.items():
+            if name.startswith("change_"):
+                values[name] = round(float(rng.normal(0.0, scale)), 1)
+            else:
+                values[name] = float(rng.uniform(spec["minimum"], spec["maximum"]))
+        return values
+
+    def respond(messages: Any, schema: dict[str, Any] | None) -> str:
+        if schema is None:
+            raise ValueError("the control answers JSON schemas only")
+        properties = dict(schema["properties"])
+        properties.pop("reasoning", None)
+        if "candidates" in properties:
+            items = properties["candidates"]
+            answer: dict[str, Any] = {
+                "candidates": [
+                    point(items["items"]["properties"]) for _ in range(items["minItems"])
+                ]
+            }
+        else:
+            answer = point(properties)
+        return json.dumps({**answer, "reasoning": "random"})
+
+    return ScriptedClient(respond=respond, model="random-changes", supports_schema=True)
 
 
 def tutorial_warmup(seed: int, n: int) -> list[dict[str, float]]:
@@ -84,19 +142,17 @@ def tutorial_warmup(seed: int, n: int) -> list[dict[str, float]]:
 def run_one(
     setup: str, seed: int, n_trials: int, client: Any, storage: str | None = None
 ) -> dict[str, float]:
-    options = dict(SETUPS.get(setup, {}))
     sampler: optuna.samplers.BaseSampler
     if setup == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
+        options = dict(SETUPS[setup])
+        options["prompt"] = replace(options["prompt"], budget=n_trials)
         sampler = LLMSampler(
             model=client,
             n_startup_trials=20,
-            search_std=1.0,
-            expected_optimum=50,
-            budget=n_trials,
-            seed=seed,
-            dashboard_notes=False,
+            # random search's stream: the startup trials are random search's first 20
+            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
             **options,
         )
     study = optuna.create_study(
@@ -141,18 +197,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--n-trials", type=int, default=60)
-    parser.add_argument("--model", default="local", help="model string for the LLM set-ups")
+    parser.add_argument(
+        "--model",
+        default="local",
+        help="model string for the LLM set-ups, or random-changes for the no-LLM control",
+    )
     parser.add_argument("--n-threads", type=int, default=2)
     parser.add_argument("--temperature", type=float, default=0.7, help="of the local model")
     parser.add_argument("--storage", help="keep the studies, e.g. sqlite:///bench.db")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    from optuna_llm_sampler import create_client
-
     client = None
     setups = args.setups.split(",")
-    if any(s != "random" for s in setups):
+    unknown = [s for s in setups if s != "random" and s not in SETUPS]
+    if unknown:
+        parser.error(f"unknown set-ups {unknown}; known: random, {', '.join(SETUPS)}")
+    if any(s != "random" for s in setups) and args.model != "random-changes":
         options: dict[str, Any] = {}
         if args.model.startswith("local"):
             options = {"n_threads": args.n_threads, "temperature": args.temperature}
@@ -167,6 +228,8 @@ def main() -> None:
     for setup in setups:
         rows = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
+            if args.model == "random-changes":
+                client = random_changes(seed)
             rows.append(run_one(setup, seed, args.n_trials, client, args.storage))
             print(f"  ({setup} seed {seed} done: {rows[-1]})", flush=True)
 

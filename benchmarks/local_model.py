@@ -29,9 +29,9 @@ import statistics
 import time
 from typing import Any
 
+from optuna_llm_sampler.providers import LlamaCppClient
 from optuna_llm_sampler.providers import Message
 from optuna_llm_sampler.providers._embedded import embedded_model_path
-from optuna_llm_sampler.providers._llamacpp import LlamaCppClient
 
 
 SCHEMA = {

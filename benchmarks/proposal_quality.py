@@ -12,6 +12,10 @@ for the model and for random points; the last line is the ratio of the two "beat
 Run: ``python benchmarks/proposal_quality.py --states 3 --answers 4`` (the embedded model needs
 ``pip install "optuna-llm-sampler[local,rl]"``; about 10 s an answer). ``--model gpt-4o`` or
 ``--model NAME --base-url URL`` probe any other model the same way.
+
+The prompt is the guided one: ``PromptOptions`` with the MountainCar task described, and
+``AbsolutePoints(hints=True, min_distance=..., n_candidates=...)``, or ``StepsFromBest`` with the
+same settings under ``--steps-from-best`` (the answers are then changes to the best point).
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from typing import Any
 import numpy as np
 import optuna
 
-from optuna_llm_sampler import create_client
+from optuna_llm_sampler import AbsolutePoints
 from optuna_llm_sampler import LLMSampler
-from optuna_llm_sampler import ScriptedClient
-from optuna_llm_sampler._parse import add_changes
-from optuna_llm_sampler._parse import parse_answer
-from optuna_llm_sampler._parse import parse_candidates
+from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler import StepsFromBest
+from optuna_llm_sampler._answer import parse_answer
+from optuna_llm_sampler._answer import parse_candidates
+from optuna_llm_sampler._space import add_changes
+from optuna_llm_sampler.providers import create_client
+from optuna_llm_sampler.providers import ScriptedClient
 from optuna_llm_sampler.rl import evaluate_linear_policy
 from optuna_llm_sampler.rl import linear_policy_objective
 from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
@@ -36,6 +43,10 @@ from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
 
 SCORE_SEED = 10**9  # reset seeds of the scoring episodes: far from every study's episodes
 N_STARTUP = 20
+# The guided prompt: the tutorial's step and hint, a 60-trial budget, the task described.
+PROMPT = PromptOptions(
+    search_std=1.0, expected_optimum=50, budget=60, task_description=MOUNTAINCAR_TASK
+)
 
 
 _SCORES: dict[tuple[float, float], float] = {}
@@ -57,8 +68,9 @@ def history(seed: int) -> list[optuna.trial.FrozenTrial]:
     return study.trials
 
 
-def prompt_for(trials: list[optuna.trial.FrozenTrial], options: dict[str, Any]) -> tuple[Any, Any]:
-    """The messages and schema LLMSampler sends for trial 20, caught by a recording client."""
+def prompt_for(trials: list[optuna.trial.FrozenTrial], setup: dict[str, Any]) -> tuple[Any, Any]:
+    """The messages and schema LLMSampler sends for trial 20 with the option objects of
+    ``setup``, caught by a recording client."""
     caught: dict[str, Any] = {}
 
     def record(messages: Any, schema: Any) -> str:
@@ -69,12 +81,8 @@ def prompt_for(trials: list[optuna.trial.FrozenTrial], options: dict[str, Any]) 
     sampler = LLMSampler(
         model=client,
         n_startup_trials=N_STARTUP,
-        search_std=1.0,
-        expected_optimum=50,
-        budget=60,
         max_retries=0,
-        dashboard_notes=False,
-        **options,
+        **setup,
     )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     for trial in trials:
@@ -123,13 +131,9 @@ def main() -> None:
     if args.model.startswith("local"):
         options = {"n_threads": 2, "temperature": args.temperature}
     client = create_client(args.model, base_url=args.base_url, **options)
-    sampler_options = {
-        "hints": True,
-        "min_distance": args.min_distance,
-        "task_description": MOUNTAINCAR_TASK,
-        "n_candidates": args.n_candidates,
-        "steps_from_best": args.steps_from_best,
-    }
+    kind = StepsFromBest if args.steps_from_best else AbsolutePoints
+    proposal = kind(n_candidates=args.n_candidates, min_distance=args.min_distance, hints=True)
+    setup: dict[str, Any] = {"prompt": PROMPT, "proposal": proposal}
     rng = np.random.default_rng(0)
     totals: dict[str, list[float]] = {"llm": [], "random": []}
     beats: dict[str, int] = {"llm": 0, "random": 0}
@@ -140,7 +144,7 @@ def main() -> None:
         best_params = max(trials, key=lambda t: t.value or -np.inf).params
         best = true_score(best_params["a"], best_params["b"])
         base = best_params if args.steps_from_best else None
-        messages, schema = prompt_for(trials, sampler_options)
+        messages, schema = prompt_for(trials, setup)
         proposed = 0
         llm_points = []
         for _ in range(args.answers):

@@ -5,7 +5,9 @@ objective, in-memory storage) and are timed on the same work: ``study.ask()`` pl
 ``suggest_float`` calls that trigger sampling, then ``tell`` as FAIL so the history does not grow.
 The LLM is an instant scripted client whose own time is measured and subtracted, so what is left
 is the sampler's overhead: history selection, rendering, parsing, validation, duplicate checks and
-records. Also printed: the prompt's size in (estimated) tokens, with and without a history budget.
+records. Also printed: the prompt's size in (estimated) tokens, with and without a history budget
+(``HistoryOptions(max_tokens=...)``). The sampler otherwise runs with its defaults: the instant
+client is a remote-like one, so ``preset="auto"`` gives ``AbsolutePoints()``.
 
 Run: ``python benchmarks/sampler_overhead.py [--repeats 50]``
 """
@@ -26,13 +28,21 @@ from optuna.samplers import TPESampler
 from optuna.trial import create_trial
 from optuna.trial import TrialState
 
-from optuna_llm_sampler import Completion
+from optuna_llm_sampler import HistoryOptions
 from optuna_llm_sampler import LLMSampler
-from optuna_llm_sampler import Message
 from optuna_llm_sampler._history import estimate_tokens
+from optuna_llm_sampler.providers import Completion
+from optuna_llm_sampler.providers import Message
 
 
 SPACE = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+BUDGET = HistoryOptions(max_tokens=1500)
+# The set-ups timed: a history size and the sampler's option objects (the defaults, or a budget).
+SETUPS: list[tuple[int, dict[str, Any]]] = [
+    (100, {}),
+    (1000, {}),
+    (1000, {"history": BUDGET}),
+]
 
 
 class InstantClient:
@@ -98,17 +108,17 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    for n_history, budget in ((100, None), (1000, None), (1000, 1500)):
+    for n_history, options in SETUPS:
         tpe = _time_per_trial(TPESampler(seed=0), n_history, args.repeats)
         client = InstantClient()
-        sampler = LLMSampler(model=client, n_startup_trials=0, max_history_tokens=budget)
+        sampler = LLMSampler(model=client, n_startup_trials=0, **options)
         llm = _time_per_trial(sampler, n_history, args.repeats, client)
-        label = f"{n_history}" + ("" if budget is None else "*")
+        label = f"{n_history}" + ("*" if "history" in options else "")
         tokens = int(statistics.median(client.prompt_tokens))
         print(
             f"{label:>8} | {tpe * 1e3:8.2f} | {llm * 1e3:8.2f} | {llm / tpe:8.2f} | {tokens:>10}"
         )
-    print("* with max_history_tokens=1500.")
+    print(f"* with history=HistoryOptions(max_tokens={BUDGET.max_tokens}).")
     print("LLM/TPE <= 1: the LLM sampler adds no more overhead per trial than TPE.")
 
 

@@ -1,7 +1,9 @@
 """LLMSampler on your own objective: a mixed search space, a custom prompt, records read back.
 
 Any Optuna objective works: floats (log, step), ints, categoricals. Here a toy "training run"
-whose loss depends on a learning rate, a layer count and an optimizer.
+whose loss depends on a learning rate, a layer count and an optimizer. The LLM answers with
+absolute points (``AbsolutePoints``): steps from the best point (``StepsFromBest``, what the
+"guided" preset uses) need linear numeric parameters only.
 
     python examples/custom_objective.py --model gpt-4o-mini
 """
@@ -14,8 +16,10 @@ import os
 
 import optuna
 
+from optuna_llm_sampler import AbsolutePoints
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PromptOptions
 
 
 def objective(trial: optuna.Trial) -> float:
@@ -48,10 +52,11 @@ if __name__ == "__main__":
     sampler = LLMSampler(
         model=args.model,
         base_url=args.base_url,
+        # the custom prompt above, answered in JSON; it suggests no step size
+        prompt=PromptOptions(template=TEMPLATE, answer_format="json", search_std=None),
+        # the next point's values, whatever the model (see above)
+        proposal=AbsolutePoints(),
         n_startup_trials=8,
-        template=TEMPLATE,
-        answer_format="json",
-        search_std=None,
         seed=0,
     )
     study = optuna.create_study(direction="minimize", sampler=sampler)

@@ -6,8 +6,10 @@ Optuna owns the loop, the history (trials) and the storage; the LLM is the sampl
 
     python examples/mountaincar_llm.py   # gpt-4o, or the embedded model offline
     python examples/mountaincar_llm.py --model gemini-2.0-flash --n-trials 100
+    python examples/mountaincar_llm.py --preset guided   # steps from the best point
 
-Then watch it: ``optuna-dashboard sqlite:///mountaincar_llm.db``.
+Then watch it, with each LLM trial's reasoning in its note:
+``optuna-dashboard sqlite:///mountaincar_llm.db``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import optuna
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler.integrations import TrialNoteCallback
 from optuna_llm_sampler.rl import evaluate_best
 from optuna_llm_sampler.rl import linear_policy_objective
 
@@ -32,6 +36,10 @@ class Args:
     """the LLM: gpt-4o, gpt-4o-mini, o3-mini, gemini-2.0-flash, local (embedded, offline)..."""
     base_url: str | None = None
     """an OpenAI-compatible server (llama.cpp server, vLLM, Ollama) for --model"""
+    preset: str = "auto"
+    """what the LLM answers with: "tutorial" (the next point, the tutorial's loop), "guided"
+    (three candidate steps from the best point, clipped at the box, with hints), or "auto"
+    (guided for the embedded model, tutorial for the others)"""
     n_trials: int = 400
     """trials in all: the tutorial's 400 episodes"""
     n_startup_trials: int = 20
@@ -54,7 +62,7 @@ def parse_args() -> Args:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for f in fields(Args):
         flag = "--" + f.name.replace("_", "-")
-        kind = float if f.type in ("float",) else int if f.type == "int" else str
+        kind = float if f.type == "float" else int if f.type == "int" else str
         parser.add_argument(flag, type=kind, default=f.default)
     return Args(**vars(parser.parse_args()))
 
@@ -72,18 +80,22 @@ if __name__ == "__main__":
         seed=args.seed,
     )
 
-    # --- the sampler: the tutorial's prompt, asked for one (a, b) per trial ---
+    # --- the sampler: the tutorial's prompt; the preset says what the LLM answers with ---
     sampler = LLMSampler(
         model=args.model,
         base_url=args.base_url,
+        preset=args.preset,
+        prompt=PromptOptions(
+            search_std=args.search_std,
+            expected_optimum=50,  # the tutorial's hint
+            budget=args.n_trials,
+        ),
         n_startup_trials=args.n_startup_trials,
-        search_std=args.search_std,
-        expected_optimum=50,  # the tutorial's hint
-        budget=args.n_trials,
         seed=args.seed,
     )
+    print(f"the LLM answers with {sampler.proposal}")
 
-    # --- the loop: Optuna's, resumable by name ---
+    # --- the loop: Optuna's, resumable by name; each LLM trial gets a dashboard note ---
     study = optuna.create_study(
         study_name=run_name,
         storage=args.storage,
@@ -91,7 +103,11 @@ if __name__ == "__main__":
         sampler=sampler,
         load_if_exists=True,
     )
-    study.optimize(objective, n_trials=max(0, args.n_trials - len(study.trials)))
+    study.optimize(
+        objective,
+        n_trials=max(0, args.n_trials - len(study.trials)),
+        callbacks=[TrialNoteCallback()],
+    )
 
     # --- what came out ---
     best = study.best_trial

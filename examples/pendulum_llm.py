@@ -15,8 +15,10 @@ import os
 
 import optuna
 
+from optuna_llm_sampler import AbsolutePoints
 from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler.rl import evaluate_best
 from optuna_llm_sampler.rl import linear_policy_objective
 
@@ -45,10 +47,12 @@ if __name__ == "__main__":
     sampler = LLMSampler(
         model=args.model,
         base_url=args.base_url,
+        # what the prompt says: smaller steps than the default 1.0, and what a, b, c, d mean
+        prompt=PromptOptions(search_std=0.5, task_description=TASK),
+        # the LLM answers with the next point; the prompt ends with the best point so far and
+        # each parameter's least explored slice of its range
+        proposal=AbsolutePoints(hints=True),
         n_startup_trials=10,
-        search_std=0.5,
-        task_description=TASK,
-        hints=True,
         seed=args.seed,
     )
     study = optuna.create_study(direction="maximize", sampler=sampler)

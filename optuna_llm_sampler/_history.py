@@ -15,15 +15,14 @@ import json
 import math
 import re
 from typing import Any
-from typing import Literal
 
 from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_llm_sampler._options import HistoryMode
 
-HistoryMode = Literal["all", "best_recent"]
 
 # The storage key under which the sampler publishes a proposal as soon as it is chosen, so that
 # other threads and processes see the point as pending before the objective suggests it.

@@ -13,7 +13,6 @@ import math
 import os
 from pathlib import Path
 from typing import Any
-from typing import Literal
 
 import jinja2
 from optuna.distributions import BaseDistribution
@@ -24,14 +23,12 @@ from optuna.study import StudyDirection
 
 from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import HistoryEntry
-from optuna_llm_sampler._parse import STEP_PREFIX
-from optuna_llm_sampler._parse import step_space
+from optuna_llm_sampler._options import AnswerFormat
+from optuna_llm_sampler._options import HistoryStyle
+from optuna_llm_sampler._space import STEP_PREFIX
+from optuna_llm_sampler._space import step_space
 from optuna_llm_sampler.providers._base import Message
 
-
-AnswerFormat = Literal["text", "json"]
-HistoryStyle = Literal["csv", "tutorial"]
-HISTORY_STYLES = ("csv", "tutorial")
 
 _TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATE_PATH = _TEMPLATES / "props.j2"
@@ -140,6 +137,21 @@ def format_param(value: Any, distribution: BaseDistribution, precision: int | No
     return "0" if text in ("-0", "") else text
 
 
+def shown_key(
+    params: Mapping[str, Any], search_space: Mapping[str, BaseDistribution], precision: int | None
+) -> tuple[str, ...]:
+    """A point as the prompt shows it: two points with one key look the same to the model.
+
+    Example:
+        >>> space = {"a": FloatDistribution(-7, 7)}
+        >>> shown_key({"a": 1.2341}, space, 3) == shown_key({"a": 1.2349}, space, 3)
+        True
+    """
+    return tuple(
+        format_param(params[name], dist, precision) for name, dist in search_space.items()
+    )
+
+
 def _step_decimals(step: float) -> int:
     text = f"{step:.12f}".rstrip("0")
     return len(text.split(".")[1]) if "." in text else 0
@@ -187,7 +199,7 @@ def history_line(
     *,
     precision: int | None,
     function: str,
-    style: HistoryStyle = "tutorial",
+    style: HistoryStyle = "csv",
 ) -> str:
     """One history row: the tutorial's ``a: -0.3; b: 2.9; f(a,b): 12.5``, or a CSV row
     ``-0.3,2.9,12.5`` under the header of :func:`history_header` (about half the tokens).
@@ -359,6 +371,44 @@ def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, 
     return ", ".join(text_parts), "{" + ", ".join(json_parts) + "}"
 
 
+# Every variable build_context defines; template_vars may not redefine them.
+CONTEXT_VARIABLES = frozenset(
+    {
+        "params",
+        "param_names",
+        "function",
+        "search_space_text",
+        "history",
+        "history_table",
+        "pending_table",
+        "n_history_shown",
+        "n_history_total",
+        "n_pending",
+        "best",
+        "history_style",
+        "history_header",
+        "hints",
+        "n_candidates",
+        "least_explored",
+        "step_base",
+        "step_base_line",
+        "step_tried",
+        "step_size",
+        "step_since_best",
+        "step_number",
+        "budget",
+        "search_std",
+        "expected_optimum",
+        "task_description",
+        "direction",
+        "extremum",
+        "answer_format",
+        "text_example",
+        "json_example",
+    }
+)
+
+
 def build_context(
     *,
     search_space: Mapping[str, BaseDistribution],
@@ -374,7 +424,7 @@ def build_context(
     precision: int | None,
     extra: Mapping[str, Any] | None = None,
     lines: Sequence[str] | None = None,
-    history_style: HistoryStyle = "tutorial",
+    history_style: HistoryStyle = "csv",
     hints: bool = False,
     n_candidates: int = 1,
     step_base: Mapping[str, Any] | None = None,
@@ -459,7 +509,9 @@ def build_context(
         else {
             "params": dict(best.params),
             "value": best.value,
-            "line": history_line(best, search_space, precision=precision, function=function),
+            "line": history_line(
+                best, search_space, precision=precision, function=function, style="tutorial"
+            ),
         },
         "history_style": history_style,
         "history_header": history_header(names, function, history_style),
@@ -483,7 +535,7 @@ def build_context(
         "json_example": json_example,
     }
     if extra:
-        clash = set(extra) & set(context)
+        clash = set(extra) & CONTEXT_VARIABLES
         if clash:
             raise ValueError(f"template_vars may not redefine {sorted(clash)}.")
         context.update(extra)

@@ -9,7 +9,6 @@ same).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import json
@@ -226,8 +225,3 @@ def llm_usage(study: Study) -> LLMUsage:
         >>> print(usage.calls, usage.total_tokens, usage.fallbacks)
     """
     return usage_of_trials(study.get_trials(deepcopy=False))
-
-
-def conversation_text(messages: Sequence[Message]) -> str:
-    """A conversation as plain text, one block per message, for logs and artifacts."""
-    return "\n\n".join(f"[{m.role}]\n{m.content}" for m in messages)

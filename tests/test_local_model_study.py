@@ -12,6 +12,9 @@ import pytest
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PRESETS
+from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler import StepsFromBest
 
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="needs the [local] extra")
@@ -40,10 +43,11 @@ def test_a_study_driven_by_the_embedded_model(tmp_path) -> None:
         model="local",
         # One thread: llama.cpp slows badly when its threads share the 2 cores with anything.
         provider_options={"n_threads": 1, "max_tokens": 160},
+        # The tutorial's loop (absolute points), not the guided set-up "auto" picks for "local".
+        preset="tutorial",
+        prompt=PromptOptions(search_std=1.0),
         n_startup_trials=5,
-        search_std=1.0,
         seed=0,
-        dashboard_notes=False,
     )
     storage = f"sqlite:///{tmp_path / 'local.db'}"
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
@@ -78,23 +82,19 @@ def test_the_embedded_model_answers_steps_from_the_best_point(tmp_path) -> None:
     box."""
     import json
 
-    from optuna_llm_sampler._parse import parse_candidates
-    from optuna_llm_sampler._parse import step_space
+    from optuna_llm_sampler._answer import parse_candidates
+    from optuna_llm_sampler._space import step_space
 
     _require_embedded_model()
     sampler = LLMSampler(
         model="local",
         provider_options={"n_threads": 1, "max_tokens": 200},
+        prompt=PromptOptions(search_std=1.0),
+        proposal=StepsFromBest(n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True),
         n_startup_trials=5,
-        search_std=1.0,
         seed=1,
-        dashboard_notes=False,
-        hints=True,
-        min_distance=0.1,
-        n_candidates=3,
-        steps_from_best=True,
-        out_of_range="clip",
     )
+    assert sampler.proposal == PRESETS["guided"]  # what preset="auto" gives a local model
     storage = f"sqlite:///{tmp_path / 'steps.db'}"
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
     study.optimize(objective, n_trials=9)

@@ -11,6 +11,7 @@ import pytest
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._prompt import build_context
+from optuna_llm_sampler._prompt import CONTEXT_VARIABLES
 from optuna_llm_sampler._prompt import format_number
 from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler._prompt import least_explored
@@ -36,6 +37,7 @@ def _context(rows, **overrides):
         task_description=None,
         answer_format="text",
         precision=4,
+        history_style="tutorial",  # the rows these tests read (build_context defaults to csv)
     )
     kwargs.update(overrides)
     return build_context(**kwargs)
@@ -226,6 +228,7 @@ def _step_context_kwargs(space, rows, base) -> dict:
         answer_format="text",
         precision=3,
         step_base=base,
+        history_style="tutorial",
     )
 
 
@@ -298,3 +301,8 @@ def test_tried_changes_render_before_the_answer_request() -> None:
     plain = render_prompt(load_template(), build_context(**kwargs))[0].content
     assert "Changes already tried" not in plain
     assert "\n\nAnswer with changes" in plain
+
+
+def test_context_variables_name_every_variable_a_template_can_use() -> None:
+    # The sampler rejects a clashing template_vars key at construction from this set alone.
+    assert set(_context([])) == CONTEXT_VARIABLES

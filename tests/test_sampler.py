@@ -1,20 +1,27 @@
 from __future__ import annotations
 
 import logging
+import pickle
 
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.samplers import RandomSampler
 import pytest
 
+from optuna_llm_sampler import AbsolutePoints
 from optuna_llm_sampler import get_llm_record
+from optuna_llm_sampler import HistoryOptions
 from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PRESETS
+from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import ProviderConfigError
 from optuna_llm_sampler import ProviderUnavailableError
-from optuna_llm_sampler import ScriptedClient
+from optuna_llm_sampler import StepsFromBest
 from optuna_llm_sampler._prompt import format_param
+from optuna_llm_sampler.providers import ScriptedClient
 from tests._answers import SchemaResponder
+from tests.providers.stub_server import StubLLMServer
 
 
 def quadratic(trial: optuna.Trial) -> float:
@@ -59,7 +66,7 @@ def test_llm_proposals_become_the_trials_params() -> None:
 
 def test_prompt_holds_the_history_and_the_step() -> None:
     client = ScriptedClient(["a: 1, b: 2"])
-    study = _study(client, budget=10)
+    study = _study(client, prompt=PromptOptions(budget=10))
     study.optimize(quadratic, n_trials=4)
     prompt = client.calls[0][0][0].content
     assert "\na,b,f(a,b)\n" in prompt  # the CSV header, then one row per trial
@@ -129,7 +136,7 @@ def test_out_of_range_never_reaches_the_trial() -> None:
 
 def test_clip_moves_values_into_range_and_records_it() -> None:
     client = ScriptedClient(["a: 8, b: 5"])
-    study = _study(client, out_of_range="clip")
+    study = _study(client, proposal=AbsolutePoints(out_of_range="clip"))
     study.optimize(quadratic, n_trials=4)
     assert study.trials[3].params == {"a": 7.0, "b": 5.0}
     assert study.trials[3].user_attrs["llm_clipped"] == "a"
@@ -145,7 +152,7 @@ def test_duplicate_of_a_completed_trial_is_re_asked() -> None:
 
 def test_pending_trial_is_a_duplicate() -> None:
     client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2", "a: 3, b: 4"])
-    study = _study(client, history_style="tutorial")
+    study = _study(client, history=HistoryOptions(style="tutorial"))
     study.optimize(quadratic, n_trials=3)
     space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
     first = study.ask(space)  # RUNNING, its proposal published to storage
@@ -165,7 +172,7 @@ def test_parallel_threads_never_propose_the_same_point() -> None:
         return f"a: {shown / 10:.2f}, b: {retry / 10:.2f}"
 
     client = ScriptedClient(respond=respond)
-    study = _study(client, max_retries=5, history_style="tutorial")
+    study = _study(client, max_retries=5, history=HistoryOptions(style="tutorial"))
     study.optimize(quadratic, n_trials=30, n_jobs=2)
     points = [tuple(t.params.values()) for t in study.trials]
     assert len(points) == len(set(points)) == 30
@@ -219,7 +226,7 @@ def test_token_budget_falls_back_with_one_warning(caplog) -> None:
 
 def test_near_duplicates_are_re_asked_with_the_distance_rule() -> None:
     client = ScriptedClient(["a: 1, b: 2", "a: 1.05, b: 2.02", "a: 1.5, b: 2\nFar enough."])
-    study = _study(client, min_distance=0.1)
+    study = _study(client, proposal=AbsolutePoints(min_distance=0.1))
     study.optimize(quadratic, n_trials=5)
     assert study.trials[4].params == {"a": 1.5, "b": 2.0}
     feedback = client.calls[2][0][-1].content
@@ -229,7 +236,7 @@ def test_near_duplicates_are_re_asked_with_the_distance_rule() -> None:
 
 def test_hints_name_the_best_point_and_the_least_explored_ranges() -> None:
     client = ScriptedClient(["a: 1, b: 2"])
-    study = _study(client, hints=True, n_startup_trials=0)
+    study = _study(client, proposal=AbsolutePoints(hints=True), n_startup_trials=0)
     for a, b in [(-6.5, -6.5), (-5.5, -6.0), (-6.0, -5.0)]:
         study.enqueue_trial({"a": a, "b": b})
     study.optimize(quadratic, n_trials=4)
@@ -256,7 +263,9 @@ def test_text_format_with_ints_and_categoricals() -> None:
         return n + (opt == "adam")
 
     client = ScriptedClient(["layers: 7, optimizer: Adam\nMore layers."])
-    sampler = LLMSampler(model=client, n_startup_trials=2, answer_format="text", seed=0)
+    sampler = LLMSampler(
+        model=client, n_startup_trials=2, prompt=PromptOptions(answer_format="text"), seed=0
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(objective, n_trials=3)
     assert study.trials[2].params == {"layers": 7, "optimizer": "adam"}
@@ -297,7 +306,9 @@ def test_multi_objective_is_a_clear_error() -> None:
 def test_records_survive_an_rdb_storage_and_long_prompts_are_chunked(tmp_path) -> None:
     client = ScriptedClient(respond=lambda m, s: "a: 0.25, b: 0.75\n" + "Because " * 50)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    sampler = LLMSampler(model=client, n_startup_trials=30, seed=0, precision=None)
+    sampler = LLMSampler(
+        model=client, n_startup_trials=30, seed=0, prompt=PromptOptions(precision=None)
+    )
     study = optuna.create_study(
         direction="maximize", sampler=sampler, storage=storage, study_name="s"
     )
@@ -332,31 +343,38 @@ def test_seed_makes_startup_reproducible() -> None:
     assert run() == run()
 
 
+def _sampler(**kwargs) -> LLMSampler:
+    return LLMSampler(model=ScriptedClient(), **kwargs)
+
+
+# Each bad value, and the name its error must say. The option groups validate their own fields
+# (the old flat keyword arguments became fields of PromptOptions, HistoryOptions and the
+# proposal kinds); the sampler validates the rest.
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("build", "match"),
     [
-        ({"n_startup_trials": -1}, "n_startup_trials must be non-negative"),
-        ({"search_std": 0}, "search_std must be positive"),
-        ({"budget": 0}, "budget must be positive"),
-        ({"answer_format": "xml"}, "answer_format must be"),
-        ({"history": "best"}, "history must be"),
-        ({"history_best_k": -1}, "history_best_k and history_recent_k"),
-        ({"history": "best_recent", "history_best_k": 0, "history_recent_k": 0}, "needs"),
-        ({"max_history_tokens": 0}, "max_history_tokens must be positive"),
-        ({"precision": 0}, "precision must be between"),
-        ({"history_style": "table"}, "history_style must be one of csv, tutorial"),
-        ({"min_distance": 0}, "min_distance must be positive"),
-        ({"n_candidates": 0}, "n_candidates must be at least 1"),
-        ({"out_of_range": "wrap"}, "out_of_range must be"),
-        ({"max_retries": -1}, "max_retries must be non-negative"),
-        ({"max_total_tokens": 0}, "max_total_tokens must be positive"),
-        ({"on_error": "ignore"}, "on_error must be"),
-        ({"base_url": "http://127.0.0.1:1/v1"}, "apply to model strings only"),
+        (lambda: _sampler(n_startup_trials=-1), "n_startup_trials must be non-negative"),
+        (lambda: PromptOptions(search_std=0), "search_std must be positive"),
+        (lambda: PromptOptions(budget=0), "budget must be an integer >= 1"),
+        (lambda: PromptOptions(answer_format="xml"), "answer_format must be"),
+        (lambda: HistoryOptions(mode="best"), "mode must be"),
+        (lambda: HistoryOptions(best_k=-1), "best_k must be an integer >= 0"),
+        (lambda: HistoryOptions(mode="best_recent", best_k=0, recent_k=0), "needs"),
+        (lambda: HistoryOptions(max_tokens=0), "max_tokens must be an integer >= 1"),
+        (lambda: PromptOptions(precision=0), "precision must be between"),
+        (lambda: HistoryOptions(style="table"), "style must be one of 'csv', 'tutorial'"),
+        (lambda: AbsolutePoints(min_distance=0), "min_distance must be positive"),
+        (lambda: AbsolutePoints(n_candidates=0), "n_candidates must be an integer >= 1"),
+        (lambda: AbsolutePoints(out_of_range="wrap"), "out_of_range must be"),
+        (lambda: _sampler(max_retries=-1), "max_retries must be non-negative"),
+        (lambda: _sampler(max_total_tokens=0), "max_total_tokens must be positive"),
+        (lambda: _sampler(on_error="ignore"), "on_error must be"),
+        (lambda: _sampler(base_url="http://127.0.0.1:1/v1"), "apply to model strings only"),
     ],
 )
-def test_bad_arguments_name_the_argument(kwargs: dict, match: str) -> None:
+def test_bad_arguments_name_the_argument(build, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        LLMSampler(model=ScriptedClient(), **kwargs)
+        build()
 
 
 def test_bad_model_is_a_clear_error() -> None:
@@ -375,7 +393,7 @@ def test_several_candidates_the_best_scored_usable_one_is_evaluated() -> None:
         "Mix exploration and exploitation."
     )
     client = ScriptedClient(["a: 1, b: 2", answer])
-    study = _study(client, n_candidates=4)
+    study = _study(client, proposal=AbsolutePoints(n_candidates=4))
     study.enqueue_trial({"a": 1.0, "b": 5.0})
     study.optimize(quadratic, n_trials=5)
     assert "Lines 1 to 4: 4 different new inputs" in client.calls[1][0][0].content
@@ -389,7 +407,7 @@ def test_several_candidates_the_best_scored_usable_one_is_evaluated() -> None:
 
 def test_candidates_all_unusable_are_re_asked_with_every_reason() -> None:
     client = ScriptedClient(["a: 1, b: 2", "a: 1, b: 2\na: 8, b: 0", "a: 2, b: 2\na: 3, b: 3"])
-    study = _study(client, n_candidates=2)
+    study = _study(client, proposal=AbsolutePoints(n_candidates=2))
     study.optimize(quadratic, n_trials=5)
     feedback = client.calls[2][0][-1].content
     assert "a=8 is outside its range" in feedback and "was already evaluated (trial 3)" in feedback
@@ -404,7 +422,7 @@ def test_candidates_with_json_schema() -> None:
         return f'{{"candidates": {points}, "reasoning": "r"}}'
 
     client = ScriptedClient(respond=respond, supports_schema=True)
-    study = _study(client, n_candidates=3)
+    study = _study(client, proposal=AbsolutePoints(n_candidates=3))
     study.optimize(quadratic, n_trials=4)
     assert get_llm_record(study.trials[3]).candidates == 3  # type: ignore[union-attr]
 
@@ -414,7 +432,7 @@ def test_consecutive_prompts_share_their_prefix() -> None:
     # start with the previous call's prompt up to the end of its history table.
     answers = iter(f"a: {x / 10}, b: {x / 7}" for x in range(1, 50))
     client = ScriptedClient(respond=lambda m, s: next(answers))
-    study = _study(client, n_startup_trials=3, hints=True)
+    study = _study(client, n_startup_trials=3, proposal=AbsolutePoints(hints=True))
     study.optimize(quadratic, n_trials=12)
     prompts = [call[0][0].content for call in client.calls]
     for before, after in zip(prompts, prompts[1:], strict=False):
@@ -436,7 +454,7 @@ def test_feedback_shows_numbers_as_the_prompt_does() -> None:
 
 def test_steps_from_best_evaluates_the_best_point_plus_the_change() -> None:
     client = ScriptedClient(["change_a: 0.5, change_b: -1\nA step from the best."])
-    study = _study(client, steps_from_best=True, n_startup_trials=3)
+    study = _study(client, proposal=StepsFromBest(), n_startup_trials=3)
     study.optimize(quadratic, n_trials=4)
     best = max(study.trials[:3], key=lambda t: t.value).params
     assert study.trials[3].params == pytest.approx({"a": best["a"] + 0.5, "b": best["b"] - 1})
@@ -458,7 +476,7 @@ def test_steps_from_best_with_a_schema_and_a_change_that_leaves_the_box() -> Non
         return next(answers) or '{"change_a": -0.25, "change_b": 0.5, "reasoning": "near"}'
 
     client = ScriptedClient(respond=respond, supports_schema=True)
-    study = _study(client, steps_from_best=True, n_startup_trials=3)
+    study = _study(client, proposal=StepsFromBest(), n_startup_trials=3)
     study.enqueue_trial({"a": 1.0, "b": 5.0})  # the optimum of quadratic: the best point
     study.optimize(quadratic, n_trials=4)
     assert study.trials[3].params == pytest.approx({"a": 0.75, "b": 5.5})
@@ -472,28 +490,28 @@ def test_steps_from_best_needs_linear_numeric_parameters() -> None:
         trial.suggest_float("lr", 1e-4, 1, log=True)
         return trial.suggest_float("x", 0, 1)
 
-    study = _study(ScriptedClient(["change_lr: 0, change_x: 0"]), steps_from_best=True)
-    with pytest.raises(ValueError, match="steps_from_best needs linear numeric parameters.*'lr'"):
+    study = _study(ScriptedClient(["change_lr: 0, change_x: 0"]), proposal=StepsFromBest())
+    with pytest.raises(ValueError, match="StepsFromBest needs linear numeric parameters.*'lr'"):
         study.optimize(objective, n_trials=4)
 
 
 def test_steps_from_best_lists_the_changes_already_tried_from_the_best() -> None:
     client = ScriptedClient(["change_a: 1, change_b: 0", "change_a: 0, change_b: 1"])
-    study = _study(client, steps_from_best=True, n_startup_trials=1, n_tried_changes=4)
+    study = _study(client, proposal=StepsFromBest(n_tried_changes=4), n_startup_trials=1)
     study.enqueue_trial({"a": 1.0, "b": 4.0})  # stays the best: quadratic peaks at (1, 5)
     study.optimize(quadratic, n_trials=3)
     second = client.calls[1][0][0].content
     assert "nearest first (do not repeat them):\nchange_a: 1; change_b: 0; f(a,b): -2\n" in second
     assert "Changes already tried" not in client.calls[0][0][0].content  # nothing tried yet
-    with pytest.raises(ValueError, match="n_tried_changes must be non-negative"):
-        LLMSampler(model=client, n_tried_changes=-1)
+    with pytest.raises(ValueError, match="n_tried_changes must be an integer >= 0"):
+        LLMSampler(model=client, proposal=StepsFromBest(n_tried_changes=-1))
 
 
 def test_steps_from_best_widens_the_suggested_step_after_trials_without_a_new_best() -> None:
     client = ScriptedClient(
         ["change_a: 0, change_b: 1", "change_a: 0, change_b: -1", "change_a: 0.5, change_b: 0"]
     )
-    study = _study(client, steps_from_best=True, n_startup_trials=1, widen_steps_after=2)
+    study = _study(client, proposal=StepsFromBest(widen_after=2), n_startup_trials=1)
     study.enqueue_trial({"a": 1.0, "b": 5.0})  # the optimum: no trial ever beats it
     study.optimize(quadratic, n_trials=4)
     assert len(client.calls) == 3
@@ -501,17 +519,21 @@ def test_steps_from_best_widens_the_suggested_step_after_trials_without_a_new_be
     assert "Use steps of about 1.0 in different directions." in ends[0]  # 0 trials since
     assert "Use steps of about 1.0 in different directions." in ends[1]  # 1 trial since
     assert "about 2.0 in different directions: the last 2 trials found nothing better" in ends[2]
-    with pytest.raises(ValueError, match="widen_steps_after must be at least 1"):
-        LLMSampler(model=client, widen_steps_after=0)
-    with pytest.raises(ValueError, match="widen_steps_after needs a search_std"):
-        LLMSampler(model=client, widen_steps_after=3, search_std=None)
+    with pytest.raises(ValueError, match="widen_after must be an integer >= 1"):
+        LLMSampler(model=client, proposal=StepsFromBest(widen_after=0))
+    with pytest.raises(ValueError, match="needs a step to widen"):
+        LLMSampler(
+            model=client,
+            proposal=StepsFromBest(widen_after=3),
+            prompt=PromptOptions(search_std=None),
+        )
 
 
 def test_steps_from_best_feedback_speaks_in_changes() -> None:
     # The embedded model, told "b=12.56 is outside its range" or "the point (a: 0.73, b: 5.48)
     # was already evaluated", answered with absolute values in its change_ fields.
     client = ScriptedClient(["change_a: 0, change_b: 6", "change_a: 0, change_b: 0.5"])
-    study = _study(client, steps_from_best=True, n_startup_trials=1)
+    study = _study(client, proposal=StepsFromBest(), n_startup_trials=1)
     study.enqueue_trial({"a": 1.0, "b": 4.5})
     study.enqueue_trial({"a": 1.0, "b": 5.0})  # the best point from here on
     study.optimize(quadratic, n_trials=3)
@@ -521,7 +543,7 @@ def test_steps_from_best_feedback_speaks_in_changes() -> None:
         "change_b must be between -12 and 2." in feedback
     )
     client = ScriptedClient(["change_a: 0, change_b: -0.5", "change_a: 0.1, change_b: 0.1"])
-    study = _study(client, steps_from_best=True, n_startup_trials=2, min_distance=0.25)
+    study = _study(client, proposal=StepsFromBest(min_distance=0.25), n_startup_trials=2)
     study.enqueue_trial({"a": 1.0, "b": 4.5})
     study.enqueue_trial({"a": 1.0, "b": 5.0})
     study.optimize(quadratic, n_trials=3)
@@ -540,7 +562,7 @@ def test_clipped_step_feedback_quotes_the_models_changes() -> None:
     # change_b: 4 from b = 5 stops at the edge, b = 7, which was tried: the feedback must quote
     # the 4 the model wrote (not the 2 the sampler applied) and say the edge moved the point.
     client = ScriptedClient(["change_a: 0, change_b: 4", "change_a: 0.5, change_b: 0"])
-    study = _study(client, steps_from_best=True, n_startup_trials=2, out_of_range="clip")
+    study = _study(client, proposal=StepsFromBest(out_of_range="clip"), n_startup_trials=2)
     study.enqueue_trial({"a": 1.0, "b": 7.0})
     study.enqueue_trial({"a": 1.0, "b": 5.0})  # the best point
     study.optimize(quadratic, n_trials=3)
@@ -550,3 +572,307 @@ def test_clipped_step_feedback_quotes_the_models_changes() -> None:
         "edge of the range for b), which was already evaluated (trial 0)" in feedback
     )
     assert study.trials[2].params == {"a": 1.5, "b": 5.0}
+
+
+# --------------------------------------------------------------------------- repeats at precision
+
+
+@pytest.mark.parametrize(
+    ("precision", "repeat"),
+    [(3, True), (4, False), (None, False)],  # 1.23 twice at 3 digits; 1.234 vs 1.235 at 4
+)
+def test_a_rounded_copy_of_a_tried_row_is_a_repeat(precision: int | None, repeat: bool) -> None:
+    """The model reads 1.23 for a = 1.2349 and, copying the row, answers 1.2341: a different
+    float, but the same point as the prompt shows it, so it is re-asked."""
+    client = ScriptedClient(["a: 1.2341, b: 2", "a: 1.5, b: 2"])
+    study = _study(client, n_startup_trials=1, prompt=PromptOptions(precision=precision))
+    study.enqueue_trial({"a": 1.2349, "b": 2.0})
+    study.optimize(quadratic, n_trials=2)
+    record = get_llm_record(study.trials[1])
+    assert record is not None and record.fallback is None
+    if repeat:
+        assert study.trials[1].params == {"a": 1.5, "b": 2.0}
+        assert record.attempts == 2
+        feedback = client.calls[1][0][-1].content
+        assert "the point (a: 1.23, b: 2) was already evaluated (trial 0)" in feedback
+    else:
+        assert study.trials[1].params == {"a": 1.2341, "b": 2.0}
+        assert record.attempts == 1 and len(client.calls) == 1
+
+
+def test_a_rounded_copy_of_a_running_trial_is_a_repeat() -> None:
+    client = ScriptedClient(["a: 3.001, b: 4", "a: 3.004, b: 4", "a: 3.5, b: 4"])
+    study = _study(client)
+    study.optimize(quadratic, n_trials=3)
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    first = study.ask(space)  # RUNNING, its proposal published
+    second = study.ask(space)
+    assert first.params == {"a": 3.001, "b": 4.0}
+    assert second.params == {"a": 3.5, "b": 4.0}
+    feedback = client.calls[2][0][-1].content
+    assert "the point (a: 3, b: 4) is being evaluated right now (trial 3)" in feedback
+
+
+# --------------------------------------------------------------------------- presets
+
+
+GUIDED = StepsFromBest(n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True)
+
+
+def _local_client(*answers: str) -> ScriptedClient:
+    """A scripted client that says it runs in-process, as LlamaCppClient does."""
+    client = ScriptedClient(answers)
+    client.runs_locally = True  # type: ignore[attr-defined]
+    return client
+
+
+def test_presets_name_a_proposal_and_auto_follows_where_the_model_runs() -> None:
+    assert PRESETS["guided"] == GUIDED and PRESETS["tutorial"] == AbsolutePoints()
+    remote, local = ScriptedClient(), _local_client()
+    assert LLMSampler(model=remote, preset="guided").proposal == GUIDED
+    assert LLMSampler(model=local, preset="tutorial").proposal == AbsolutePoints()
+    assert LLMSampler(model=remote, preset="auto").proposal == AbsolutePoints()
+    assert LLMSampler(model=local, preset="auto").proposal == GUIDED
+    assert LLMSampler(model=remote).proposal == AbsolutePoints()  # "auto" is the default
+    assert LLMSampler(model=local).proposal == GUIDED
+    with pytest.raises(ValueError, match="preset must be one of 'auto', 'tutorial', 'guided'"):
+        LLMSampler(model=remote, preset="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("preset", ["auto", "tutorial", "guided"])
+def test_an_explicit_proposal_wins_over_the_preset(preset: str) -> None:
+    mine = AbsolutePoints(n_candidates=2, out_of_range="clip")
+    assert LLMSampler(model=_local_client(), preset=preset, proposal=mine).proposal == mine
+    steps = StepsFromBest(n_tried_changes=0)
+    assert LLMSampler(model=ScriptedClient(), preset=preset, proposal=steps).proposal == steps
+
+
+def test_the_guided_preset_asks_for_three_steps_from_the_best_point() -> None:
+    answer = "change_a: 0.5, change_b: 0\nchange_a: 0, change_b: 9\nchange_a: -0.5, change_b: 1"
+    client = _local_client(answer)
+    study = _study(client, n_startup_trials=3)
+    study.enqueue_trial({"a": 1.0, "b": 5.0})  # the best point: every change starts here
+    study.optimize(quadratic, n_trials=4)
+    prompt = client.calls[0][0][0].content
+    assert "Lines 1 to 3: 3 different new inputs" in prompt
+    assert "Answer with changes to add to the best point so far (a: 1, b: 5)" in prompt
+    assert "Least explored so far" in prompt  # the hints
+    record = get_llm_record(study.trials[3])
+    assert record is not None and record.attempts == 1 and record.candidates == 3
+    assert study.trials[3].params in (
+        {"a": 1.5, "b": 5.0},
+        {"a": 1.0, "b": 7.0},  # b = 14 clipped at the edge
+        {"a": 0.5, "b": 6.0},
+    )
+    tutorial = ScriptedClient(["a: 1, b: 2"])
+    _study(tutorial, preset="guided", proposal=AbsolutePoints()).optimize(quadratic, n_trials=4)
+    assert "Answer with changes" not in tutorial.calls[0][0][0].content
+
+
+# --------------------------------------------------------------------------- option groups
+
+
+KINDS = {
+    "prompt": "PromptOptions",
+    "history": "HistoryOptions",
+    "proposal": "AbsolutePoints or StepsFromBest",
+}
+
+
+@pytest.mark.parametrize(
+    ("group", "value"),
+    [
+        ("prompt", {"search_std": 1}),
+        ("history", {"mode": "all"}),
+        ("proposal", {"n_candidates": 3}),
+        ("proposal", "guided"),
+        ("prompt", HistoryOptions()),
+        ("history", PromptOptions()),
+    ],
+)
+def test_a_dict_or_a_wrong_object_for_an_option_group_is_a_clear_error(group, value) -> None:
+    with pytest.raises(ValueError) as info:
+        LLMSampler(model=ScriptedClient(), **{group: value})
+    message = str(info.value)
+    assert message.startswith(
+        f"{group} must be {KINDS[group]} or None, got {type(value).__name__}"
+    )
+    example = KINDS[group].split()[0]
+    assert f"for example {group}={example}(...)" in message
+
+
+def test_template_vars_that_redefine_a_prompt_variable_fail_at_construction() -> None:
+    """Not at the first LLM trial, after the startup trials ran."""
+    with pytest.raises(ValueError, match=r"template_vars may not redefine \['budget'\]"):
+        LLMSampler(model=ScriptedClient(), prompt=PromptOptions(template_vars={"budget": 3}))
+
+
+# --------------------------------------------------------------------------- pickling
+
+
+def test_a_pickled_sampler_resumes_the_study(tmp_path) -> None:
+    client = ScriptedClient(["a: 1, b: 2", "a: 1.5, b: 4\nOn.", "a: 0.5, b: 5\nAgain."])
+    sampler = LLMSampler(
+        model=client,
+        prompt=PromptOptions(budget=8, template_vars={"unused": 1}),
+        history=HistoryOptions(style="tutorial"),
+        proposal=AbsolutePoints(min_distance=0.1),
+        n_startup_trials=3,
+        seed=0,
+    )
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler, storage=storage, study_name="s"
+    )
+    study.optimize(quadratic, n_trials=4)
+    before = [t.params for t in study.trials]
+
+    restored = pickle.loads(pickle.dumps(sampler))
+    assert restored.proposal == sampler.proposal
+    assert restored.client is not client and restored.client.model == "scripted"
+    resumed = optuna.load_study(study_name="s", storage=storage, sampler=restored)
+    resumed.optimize(quadratic, n_trials=2)
+    trials = resumed.trials
+    assert [t.params for t in trials[:4]] == before
+    # The rest of the script answered: it was pickled with the client.
+    assert [t.params for t in trials[4:]] == [{"a": 1.5, "b": 4.0}, {"a": 0.5, "b": 5.0}]
+    assert [get_llm_record(t).reasoning for t in trials[4:]] == ["On.", "Again."]  # type: ignore[union-attr]
+    assert len(client.calls) == 1  # the original is untouched
+    prompt = restored.client.calls[-1][0][0].content
+    assert "a: 1.5; b: 4; f(a,b): -1.25" in prompt  # the options survived: tutorial rows...
+    assert "iterations (8)" in prompt  # ...the budget
+    assert "Now you are at iteration 5." in prompt
+
+
+def test_a_pickled_sampler_keeps_its_random_stream() -> None:
+    """Without a seed the stream is drawn once, at construction: a pickled copy (a worker
+    process) draws the same point for each trial number, so it never repeats another's."""
+    sampler = LLMSampler(model=ScriptedClient(), n_startup_trials=10)
+    copy = pickle.loads(pickle.dumps(sampler))
+    points = []
+    for each in (sampler, copy):
+        study = optuna.create_study(sampler=each)
+        study.optimize(quadratic, n_trials=4)
+        points.append([t.params for t in study.trials])
+    assert points[0] == points[1]
+    assert len({tuple(p.values()) for p in points[0]}) == 4
+
+
+EXPLICIT_KEY = "sk-test-EXPLICIT-5a4b3c2d1e0f9a8b7c6d"
+ENV_KEY = "sk-test-FROMENV-0f1e2d3c4b5a69788796"
+
+
+@pytest.fixture
+def provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_BASE_URL", "GOOGLE_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
+    monkeypatch.setenv("GEMINI_API_KEY", ENV_KEY.replace("sk-", "AIza-"))
+
+
+@pytest.mark.parametrize(
+    ("model", "base_url"),
+    [("NAME", "http://127.0.0.1:9/v1"), ("gemini:NAME", "http://127.0.0.1:9")],
+)
+def test_a_sampler_built_from_a_model_string_pickles_without_its_key(
+    provider_env: None, model: str, base_url: str
+) -> None:
+    sampler = LLMSampler(
+        model=model,
+        base_url=base_url,
+        api_key=EXPLICIT_KEY,
+        provider_options={"timeout": 5.0},
+        proposal=StepsFromBest(n_candidates=2),
+        seed=3,
+    )
+    data = pickle.dumps(sampler)
+    assert EXPLICIT_KEY.encode() not in data
+    assert EXPLICIT_KEY[8:].encode() not in data  # not even its secret part
+    restored = pickle.loads(data)
+    assert type(restored.client) is type(sampler.client)
+    assert repr(restored.client) == repr(sampler.client)  # model, endpoint and JSON mode
+    assert restored.proposal == StepsFromBest(n_candidates=2)
+    assert EXPLICIT_KEY not in repr(restored.__dict__)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_a_pickled_model_string_sampler_resumes_through_the_sdk(
+    provider_env: None, provider: str, tmp_path
+) -> None:
+    answers = iter(f'{{"a": {x / 4}, "b": 0.5, "reasoning": "step {x}"}}' for x in range(1, 99))
+    with StubLLMServer(responder=lambda body: next(answers)) as server:
+        url = server.openai_base_url if provider == "openai" else server.url
+        model = "openai:stub-model" if provider == "openai" else "gemini:gemini-stub"
+        sampler = LLMSampler(
+            model=model,
+            base_url=url,
+            api_key=EXPLICIT_KEY,
+            provider_options={"max_retries": 0, "timeout": 5.0},
+            n_startup_trials=2,
+            seed=0,
+        )
+        storage = f"sqlite:///{tmp_path / 'study.db'}"
+        study = optuna.create_study(
+            direction="maximize", sampler=sampler, storage=storage, study_name="s"
+        )
+        study.optimize(quadratic, n_trials=3)
+        data = pickle.dumps(sampler)
+        resumed = optuna.load_study(study_name="s", storage=storage, sampler=pickle.loads(data))
+        resumed.optimize(quadratic, n_trials=2)
+    assert EXPLICIT_KEY.encode() not in data
+    records = [get_llm_record(t) for t in resumed.trials]
+    assert [r is not None for r in records] == [False, False, True, True, True]
+    assert all(r.fallback is None for r in records[2:])  # type: ignore[union-attr]
+    assert [t.params["a"] for t in resumed.trials[2:]] == [0.25, 0.5, 0.75]
+    # The restored client reads its key from the environment (the explicit one was not kept).
+    assert len(server.requests) == 3 and all(r.had_credentials for r in server.requests)
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def test_workers_sharing_a_seed_never_repeat_each_others_random_points() -> None:
+    """Two samplers with one seed take turns on one study, as two workers do: the default
+    independent sampler draws per trial number, so trials 0..9 get ten different points.
+    ``RandomSampler(seed)`` in each worker would draw the same sequence twice."""
+
+    def alternate(make) -> list[tuple[float, ...]]:
+        storage = optuna.storages.InMemoryStorage()
+        workers = [
+            optuna.create_study(storage=storage, study_name="shared", sampler=make()),
+            optuna.load_study(storage=storage, study_name="shared", sampler=make()),
+        ]
+        for number in range(10):
+            workers[number % 2].optimize(quadratic, n_trials=1)
+        return [tuple(t.params.values()) for t in workers[0].trials]
+
+    default = alternate(lambda: LLMSampler(model=ScriptedClient(), n_startup_trials=10, seed=7))
+    assert len(default) == len(set(default)) == 10
+    again = alternate(lambda: LLMSampler(model=ScriptedClient(), n_startup_trials=10, seed=7))
+    assert again == default  # reproducible from the seed
+    shared = alternate(
+        lambda: LLMSampler(
+            model=ScriptedClient(), n_startup_trials=10, independent_sampler=RandomSampler(7)
+        )
+    )
+    assert shared[0] == shared[1]  # what per-trial streams prevent
+
+
+def test_a_presets_steps_become_absolute_points_where_a_parameter_has_no_step() -> None:
+    """A categorical parameter has no step from the best point: the guided preset asks for
+    absolute points there with its other settings; an explicit StepsFromBest still raises."""
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        return x + (trial.suggest_categorical("opt", ["adam", "sgd"]) == "adam")
+
+    client = _local_client("x: 0.5, opt: adam\nx: 0.25, opt: sgd\nx: 0.75, opt: adam")
+    sampler = LLMSampler(model=client, n_startup_trials=2, seed=0)
+    assert sampler.proposal == GUIDED
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=3)
+    prompt = client.calls[0][0][0].content
+    assert "Answer with changes" not in prompt and "Lines 1 to 3" in prompt
+    record = get_llm_record(study.trials[2])
+    assert record is not None and record.fallback is None and record.candidates == 3

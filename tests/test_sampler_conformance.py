@@ -11,7 +11,7 @@ from optuna.testing.pytest_samplers import SingleOnlySamplerTestCase
 import pytest
 
 from optuna_llm_sampler import LLMSampler
-from optuna_llm_sampler import ScriptedClient
+from optuna_llm_sampler.providers import ScriptedClient
 from tests._answers import SchemaResponder
 
 

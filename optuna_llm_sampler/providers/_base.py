@@ -61,6 +61,8 @@ class LLMClient(Protocol):
         model: The model name, used in records before the first answer arrives.
         supports_schema: Whether ``complete`` honours ``schema`` (structured output). When False
             the sampler asks for the tutorial's free-text format instead.
+        runs_locally: Optional (``False`` when absent): whether the model runs in this process,
+            such as a llama.cpp model. ``LLMSampler(preset="auto")`` guides such models.
 
     Example:
         .. code-block:: python

@@ -94,7 +94,7 @@ class LlamaCppClient:
         .. code-block:: python
 
             from optuna_llm_sampler.providers import Message
-            from optuna_llm_sampler.providers._llamacpp import LlamaCppClient
+            from optuna_llm_sampler.providers import LlamaCppClient
 
             client = LlamaCppClient(n_threads=1, max_tokens=64)
             schema = {
@@ -108,6 +108,9 @@ class LlamaCppClient:
     """
 
     supports_schema = True
+    # The model runs in this process: LLMSampler(preset="auto") guides it (small local models
+    # copy history rows when asked for absolute points).
+    runs_locally = True
 
     def __init__(
         self,

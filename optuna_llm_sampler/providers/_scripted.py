@@ -65,6 +65,16 @@ class ScriptedClient:
         self._lock = threading.Lock()
         self.calls: list[tuple[list[Message], dict[str, Any] | None]] = []
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickles with its remaining script (a responder must be picklable itself).
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def enqueue(self, *answers: ScriptItem) -> None:
         """Append answers to the script."""
         with self._lock:

@@ -3,7 +3,7 @@
 The ProPS tutorial's problem as an Optuna objective: a linear policy ``action = state @ W``
 on ``MountainCarContinuous-v0`` (or any gymnasium environment with Box observation and action
 spaces), scored by its mean return, with an exact compiled simulator of MountainCarContinuous
-that returns the same values as gymnasium about 100x faster.
+that returns the same values as gymnasium about 100x faster (benchmarks/objective_speed.py).
 
 Example:
     .. code-block:: python
@@ -22,8 +22,10 @@ Python, slower but with the same results).
 """
 
 from optuna_llm_sampler.rl._evaluate import evaluate_linear_policy
+from optuna_llm_sampler.rl._evaluate import render_episode
 from optuna_llm_sampler.rl._evaluate import Rollout
 from optuna_llm_sampler.rl._evaluate import rollout_episode
+from optuna_llm_sampler.rl._mountaincar import ENV_ID as MOUNTAINCAR
 from optuna_llm_sampler.rl._objective import default_param_names
 from optuna_llm_sampler.rl._objective import evaluate_best
 from optuna_llm_sampler.rl._objective import EVALUATION_SEED
@@ -44,6 +46,7 @@ __all__ = [
     "EVALUATION_SEED",
     "EvaluationResult",
     "LinearPolicy",
+    "MOUNTAINCAR",
     "MOUNTAINCAR_TASK",
     "Rollout",
     "add_warmup_trials",
@@ -54,6 +57,7 @@ __all__ = [
     "load_warmup_folder",
     "policy_from_params",
     "read_warmup_file",
+    "render_episode",
     "rollout_episode",
     "TASK_DESCRIPTIONS",
     "weights_from_params",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 import functools
 from typing import Any
@@ -303,3 +304,54 @@ def _sequential_sum(values: np.ndarray) -> float:
     for v in values.tolist():
         total += v
     return total
+
+
+def render_episode(
+    weights: ArrayLike,
+    env_id: str = _mountaincar.ENV_ID,
+    *,
+    seed: int = 0,
+    max_steps: int = 1000,
+    bias: ArrayLike | None = None,
+    frame_skip: int = 1,
+) -> Iterator[np.ndarray]:
+    """The frames of one episode of the linear policy, rendered by gymnasium (``rgb_array``).
+
+    The episode is the one :func:`rollout_episode` records with the same arguments. The first
+    and the last frame are always given, and every ``frame_skip``-th one between them.
+
+    Example:
+        .. code-block:: python
+
+            from optuna_llm_sampler.rl import render_episode
+
+            frames = list(render_episode([0.0, 7.0], seed=0, frame_skip=10))
+            frames[0].shape  # (400, 600, 3)
+
+    Raises:
+        ValueError: A bad argument (the message names it) or an environment that cannot render.
+    """
+    frame_skip = _check_positive_int(frame_skip, "frame_skip")
+    max_steps = _check_positive_int(max_steps, "max_steps")
+    seed = _check_seed(seed)
+    w, b = _policy_for(weights, bias, env_id)
+    # Checked above, before the first frame is asked for; the frames come from a generator.
+    return _frames(LinearPolicy(w, b), env_id, seed, max_steps, frame_skip)
+
+
+def _frames(
+    policy: LinearPolicy, env_id: str, seed: int, max_steps: int, frame_skip: int
+) -> Iterator[np.ndarray]:
+    env = _make_env(env_id, render_mode="rgb_array")
+    try:
+        state, _ = env.reset(seed=seed)
+        yield env.render()
+        for step in range(1, max_steps + 1):
+            state, _, terminated, truncated, _ = env.step(policy.act(state))
+            done = terminated or truncated or step == max_steps
+            if step % frame_skip == 0 or done:
+                yield env.render()
+            if done:
+                break
+    finally:
+        env.close()

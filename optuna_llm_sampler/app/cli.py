@@ -6,14 +6,15 @@ import argparse
 from collections.abc import Sequence
 import sys
 
-from optuna_llm_sampler._dashboard import add_dashboard_parser
-from optuna_llm_sampler._plot_command import add_plot_parser
-from optuna_llm_sampler._run import DEFAULT_STORAGE
-from optuna_llm_sampler._run import MOUNTAINCAR
-from optuna_llm_sampler._run import run_study
-from optuna_llm_sampler._run import RunConfig
-from optuna_llm_sampler._samplers import SAMPLER_NAMES
-from optuna_llm_sampler.compare import add_compare_parser
+from optuna_llm_sampler.app._compare_command import add_compare_parser
+from optuna_llm_sampler.app._dashboard_server import add_dashboard_parser
+from optuna_llm_sampler.app._llm_options import add_llm_flags
+from optuna_llm_sampler.app._llm_options import given_options
+from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
+from optuna_llm_sampler.app._plot_command import add_plot_parser
+from optuna_llm_sampler.app._run import run_study
+from optuna_llm_sampler.app._run_config import DEFAULT_STORAGE
+from optuna_llm_sampler.app._run_config import RunConfig
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -36,22 +37,14 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-startup-trials", type=int, default=d.n_startup_trials)
     parser.add_argument("--n-eval-episodes", type=int, default=d.n_eval_episodes)
     parser.add_argument("--max-steps", type=int, default=d.max_steps)
-    parser.add_argument("--search-std", type=float, default=d.search_std)
     parser.add_argument("--low", type=float, default=d.low)
     parser.add_argument("--high", type=float, default=d.high)
     parser.add_argument("--bias", action="store_true", help="add a bias per action")
-    parser.add_argument(
-        "--expected-optimum",
-        type=float,
-        default=None,
-        help=f"the prompt's hint (default: 50 on {MOUNTAINCAR}, none elsewhere)",
-    )
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="URL or journal:PATH")
     parser.add_argument("--study-name", default=None, help="default: ENV-SAMPLER-seedN")
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--artifacts", default=None, help="folder for per-trial rollouts")
     parser.add_argument("--warmup-dir", default=None, help="tutorial warmup_rollout_N.txt files")
-    parser.add_argument("--max-history-tokens", type=int, default=None)
     parser.add_argument("--max-total-tokens", type=int, default=None)
     parser.add_argument(
         "--heartbeat-interval",
@@ -59,59 +52,13 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="seconds; fails and retries trials of killed workers (RDB or journal storage)",
     )
-    guide = parser.add_argument_group("LLM prompt and guidance (see docs/results.md)")
-    guide.add_argument(
+    parser.add_argument(
         "--startup",
         default=d.startup,
         choices=("random", "tutorial"),
         help="startup trials: random over the box, or the tutorial's warmup in [-3, 3]",
     )
-    guide.add_argument(
-        "--task-description",
-        default=None,
-        help="'auto' describes the environment to the LLM (ProPS+), 'none' does not, or give "
-        "your own text",
-    )
-    guide.add_argument(
-        "--guidance",
-        default=d.guidance,
-        choices=("auto", "on", "off"),
-        help="on: --task-description auto --hints --min-distance 0.1 --n-candidates 3 "
-        "--steps-from-best --out-of-range clip; "
-        "auto: on for local models, off (the tutorial's prompt) for the others",
-    )
-    guide.add_argument(
-        "--hints",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="best point and least explored slices at the prompt's end",
-    )
-    guide.add_argument("--min-distance", type=float, default=None, help="re-ask closer proposals")
-    guide.add_argument("--n-candidates", type=int, default=None, help="proposals per LLM call")
-    guide.add_argument(
-        "--steps-from-best",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the LLM answers with changes to the best point, not absolute weights",
-    )
-    guide.add_argument(
-        "--out-of-range",
-        default=None,
-        choices=("reject", "clip"),
-        help="a proposed weight outside [low, high]: re-ask, or clip it to the bound",
-    )
-    guide.add_argument(
-        "--widen-steps-after",
-        type=int,
-        default=None,
-        metavar="N",
-        help="with --steps-from-best: double the suggested step for every N trials without a "
-        "new best",
-    )
-    guide.add_argument("--history-style", default=d.history_style, choices=("csv", "tutorial"))
-    guide.add_argument(
-        "--precision", type=int, default=d.precision, help="digits of numbers in the prompt"
-    )
+    add_llm_flags(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--create-only",
@@ -131,31 +78,20 @@ def _run(args: argparse.Namespace) -> int:
         n_startup_trials=args.n_startup_trials,
         n_eval_episodes=args.n_eval_episodes,
         max_steps=args.max_steps,
-        search_std=args.search_std,
         low=args.low,
         high=args.high,
         bias=args.bias,
-        expected_optimum=args.expected_optimum,
         storage=args.storage,
         study_name=args.study_name,
         seed=args.seed,
         artifacts=args.artifacts,
         warmup_dir=args.warmup_dir,
-        max_history_tokens=args.max_history_tokens,
         max_total_tokens=args.max_total_tokens,
         heartbeat_interval=args.heartbeat_interval,
         progress=not args.no_progress,
         startup=args.startup,
-        task_description=args.task_description,
         guidance=args.guidance,
-        hints=args.hints,
-        min_distance=args.min_distance,
-        n_candidates=args.n_candidates,
-        steps_from_best=args.steps_from_best,
-        out_of_range=args.out_of_range,
-        widen_steps_after=args.widen_steps_after,
-        history_style=args.history_style,
-        precision=args.precision,
+        options=given_options(args),
     )
     if args.create_only:
         config.n_trials = 1

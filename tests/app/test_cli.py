@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import json
 import os
 from pathlib import Path
-import random
 from typing import Any
 
 import numpy as np
@@ -15,34 +14,16 @@ import optuna
 import pytest
 
 from optuna_llm_sampler import get_llm_record
-from optuna_llm_sampler._run import guidance_options
-from optuna_llm_sampler._run import RunConfig
-from optuna_llm_sampler.cli import main
+from optuna_llm_sampler import StepsFromBest
+from optuna_llm_sampler._options import preset_proposal
+from optuna_llm_sampler.app import RunConfig
+from optuna_llm_sampler.app._llm_options import resolve_proposal
+from optuna_llm_sampler.app._llm_options import sampler_options
+from optuna_llm_sampler.app.cli import main
 from optuna_llm_sampler.rl import rollout_episode
 from optuna_llm_sampler.rl import write_warmup_file
+from tests.app._responders import random_point_responder
 from tests.providers.stub_server import StubLLMServer
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
-def random_point_responder(seed: int = 0):
-    rng = random.Random(seed)
-
-    def respond(request: dict[str, Any]) -> str:
-        response_format = request.get("response_format") or {}
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        a, b = rng.uniform(-7, 7), rng.uniform(-7, 7)
-        if schema is not None:
-            return json.dumps({"a": a, "b": b, "reasoning": "A random point."})
-        return f"a: {a:.4f}, b: {b:.4f}\nA random point."
-
-    return respond
 
 
 @pytest.fixture
@@ -233,6 +214,10 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
     assert "--startup tutorial draws weights in [-3, 3]" in capsys.readouterr().err
 
 
+# The LLM sampler's set-up for a RunConfig: the fields given on the command line (by name, as
+# ``--out-of-range reject`` sets them: ``steps_from_best`` switches the proposal kind) over the
+# preset ``--guidance`` names. ``steps_from_best`` below checks the kind of the resolved proposal,
+# ``task_description`` the prompt's, the other names fields of the resolved proposal.
 @pytest.mark.parametrize(
     ("config", "model", "expected"),
     [
@@ -243,8 +228,10 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
         ({"steps_from_best": False}, "local", {"steps_from_best": False}),
         ({}, "gpt-4o", {"out_of_range": "reject"}),
         ({"out_of_range": "clip"}, "gpt-4o", {"out_of_range": "clip"}),
-        ({}, "local", {"widen_steps_after": None}),
-        ({"widen_steps_after": 5}, "gpt-4o", {"widen_steps_after": 5}),
+        ({}, "local", {"widen_after": None}),
+        # widen_after applies to steps from the best point only, which it no longer implies
+        # (test_widen_after_needs_steps_from_the_best_point): it is asked for with them here.
+        ({"steps_from_best": True, "widen_after": 5}, "gpt-4o", {"widen_after": 5}),
         ({}, "local:/m.gguf", {"hints": True, "n_candidates": 3}),
         ({}, "gpt-4o", {"task_description": None, "hints": False, "n_candidates": 1}),
         ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 3}),
@@ -255,11 +242,50 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
     ],
 )
 def test_guidance_defaults_and_explicit_options(config, model, expected) -> None:
-    options = guidance_options(RunConfig(**config), model)
+    fields = {key: value for key, value in config.items() if key != "guidance"}
+    prompt = {k: v for k, v in fields.items() if k == "task_description"}
+    proposal_fields = {k: v for k, v in fields.items() if k != "task_description"}
+    run = RunConfig(
+        guidance=config.get("guidance", "auto"),
+        options={"prompt": prompt, "proposal": proposal_fields},
+    )
+    proposal = resolve_proposal(run.guidance, model, run.options["proposal"])
+    options = sampler_options(
+        env=run.env, model=model, guidance=run.guidance, given=run.options, budget=run.n_trials
+    )
     for key, value in expected.items():
-        assert options[key] == value, key
+        if key == "task_description":
+            assert options["prompt"].task_description == value, key
+        elif key == "steps_from_best":
+            assert isinstance(proposal, StepsFromBest) == value, key
+        else:
+            assert getattr(proposal, key) == value, key
+    # What run passes to LLMSampler: the proposal when a field was given, else the preset, which
+    # LLMSampler resolves to the same proposal.
+    local = model.startswith("local")
+    passed = options.get("proposal") or preset_proposal(options["preset"], runs_locally=local)
+    assert passed == proposal
     if config.get("guidance") == "on" or (not config and model.startswith("local")):
-        assert options["task_description"].startswith("f(a,b) is the mean episode reward")
+        assert options["prompt"].task_description.startswith("f(a,b) is the mean episode reward")
+
+
+@pytest.mark.parametrize("field", ["widen_after", "n_tried_changes"])
+def test_widen_after_needs_steps_from_the_best_point(field: str) -> None:
+    flag = "--widen-steps-after" if field == "widen_after" else "--n-tried-changes"
+    with pytest.raises(ValueError, match=f"{flag} applies to steps from the best point"):
+        resolve_proposal("auto", "gpt-4o", {field: 5})
+    with pytest.raises(ValueError, match=f"{flag} applies to steps from the best point"):
+        resolve_proposal("on", "local", {"steps_from_best": False, field: 5})
+    assert getattr(resolve_proposal("auto", "local", {field: 5}), field) == 5  # guided: steps
+
+
+def test_widen_steps_after_without_steps_is_a_cli_error(in_tmp: Path, capsys) -> None:
+    argv = ["run", "--model", "stub-model", "--base-url", "http://127.0.0.1:9/v1"]
+    argv += ["--n-trials", "2", "--no-progress", "--widen-steps-after", "3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--widen-steps-after applies to steps from the best point" in err
+    assert "Traceback" not in err
 
 
 def test_guidance_on_through_the_cli(in_tmp: Path, llm_server) -> None:
@@ -285,8 +311,11 @@ def test_steps_from_best_through_the_cli(in_tmp: Path) -> None:
     study = _load("steps")
     best = max(study.trials[:4], key=lambda t: t.value).params
     assert study.trials[4].params == pytest.approx({"a": best["a"] + 0.5, "b": best["b"] - 0.25})
-    assert guidance_options(RunConfig(steps_from_best=True), "gpt-4o")["steps_from_best"]
-    assert not guidance_options(RunConfig(), "gpt-4o")["steps_from_best"]
+    given = RunConfig(options={"proposal": {"steps_from_best": True}}).options
+    options = sampler_options(env=RunConfig().env, model="gpt-4o", given=given)
+    assert isinstance(options["proposal"], StepsFromBest)
+    assert "proposal" not in sampler_options(env=RunConfig().env, model="gpt-4o")
+    assert not isinstance(resolve_proposal("auto", "gpt-4o"), StepsFromBest)
 
 
 def test_out_of_range_clip_through_the_cli(in_tmp: Path) -> None:

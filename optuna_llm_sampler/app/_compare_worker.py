@@ -19,8 +19,8 @@ from typing import Any
 from typing import TYPE_CHECKING
 import warnings
 
-from optuna_llm_sampler._storage import JOURNAL_PREFIX
-from optuna_llm_sampler._storage import open_storage
+from optuna_llm_sampler.app._storage import JOURNAL_PREFIX
+from optuna_llm_sampler.app._storage import open_storage
 
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ class StudyTask:
     Attributes:
         storage: Storage URL (absolute paths).
         study_name: The study.
-        sampler: A name of :data:`~optuna_llm_sampler._samplers.SAMPLER_NAMES`.
+        sampler: A name of :data:`~optuna_llm_sampler.app._named_samplers.SAMPLER_NAMES`.
         seed: Seeds the sampler and the objective factory.
         n_trials: Complete trials the study must hold when done.
         objective_factory: ``factory(seed) -> objective``.
@@ -232,7 +232,8 @@ def run_task(
     import optuna
     from optuna.trial import TrialState
 
-    from optuna_llm_sampler._samplers import make_sampler
+    from optuna_llm_sampler.app._named_samplers import make_sampler
+    from optuna_llm_sampler.integrations import TrialNoteCallback
 
     started = time.perf_counter()
     ran = 0
@@ -243,7 +244,7 @@ def run_task(
                 task.sampler,
                 seed=task.seed,
                 n_startup_trials=task.n_startup_trials,
-                llm_options=dict(task.llm_options),
+                llm_options=paired_llm_options(task),
             )
             study = optuna.load_study(study_name=task.study_name, storage=storage, sampler=sampler)
             for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -252,7 +253,9 @@ def run_task(
             remaining = task.n_trials - done
             if remaining > 0:
                 objective = TimedObjective(task.objective_factory(task.seed))
-                callbacks = []
+                callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [
+                    TrialNoteCallback()
+                ]
                 if on_trial is not None:
 
                     def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -270,6 +273,22 @@ def run_task(
             message = f"{type(error).__name__}: {str(error)[:500]}"
             return TaskResult(task.study_name, ran, time.perf_counter() - started, message)
     return TaskResult(task.study_name, ran, time.perf_counter() - started)
+
+
+def paired_llm_options(task: StudyTask) -> dict[str, Any]:
+    """The LLM sampler's options for ``task``, its startup trials drawn as ``random`` draws them.
+
+    The LLM's startup and fallback points come from ``RandomSampler(seed)``, the ``random``
+    sampler of the same seed, so an ``llm`` study and a ``random`` study of one seed start from the
+    same points and their difference is the LLM's. (``run``, where several workers share a seed,
+    keeps the library's default of a random stream per trial.)
+    """
+    import optuna
+
+    return {
+        "independent_sampler": optuna.samplers.RandomSampler(seed=task.seed),
+        **task.llm_options,
+    }
 
 
 def rescore_best(study: optuna.Study, rescore: Rescore) -> float | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from optuna_llm_sampler.plots import plot_episode
-from optuna_llm_sampler.plots import save_episode_gif
+from optuna_llm_sampler.app import plot_episode
+from optuna_llm_sampler.app import save_episode_gif
 from optuna_llm_sampler.rl import rollout_episode
 
 

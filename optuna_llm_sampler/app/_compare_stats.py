@@ -12,9 +12,9 @@ import numpy as np
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_llm_sampler._compare_worker import OBJECTIVE_S
 from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler._records import usage_of_trials
+from optuna_llm_sampler.app._compare_worker import OBJECTIVE_S
 
 
 Direction = Literal["maximize", "minimize"]

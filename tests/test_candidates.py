@@ -5,8 +5,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.study import StudyDirection
 
+from optuna_llm_sampler._candidates import score_candidates
 from optuna_llm_sampler._history import HistoryEntry
-from optuna_llm_sampler._select import score_candidates
 
 
 SPACE = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}

@@ -34,8 +34,8 @@ def _plot(args: argparse.Namespace) -> int:
     import numpy as np
     import optuna
 
-    from optuna_llm_sampler.plots import plot_episode
-    from optuna_llm_sampler.plots import save_episode_gif
+    from optuna_llm_sampler.app._plots import plot_episode
+    from optuna_llm_sampler.app._plots import save_episode_gif
     from optuna_llm_sampler.rl import policy_from_params
     from optuna_llm_sampler.rl import rollout_episode
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from optuna_llm_sampler._compare_stats import best_so_far_matrix
-from optuna_llm_sampler._compare_stats import checkpoints
-from optuna_llm_sampler._compare_stats import Direction
-from optuna_llm_sampler._compare_stats import SamplerStats
-from optuna_llm_sampler._compare_stats import Spread
-from optuna_llm_sampler._compare_stats import StudyStats
-from optuna_llm_sampler._compare_worker import dashboard_command
+from optuna_llm_sampler.app._compare_stats import best_so_far_matrix
+from optuna_llm_sampler.app._compare_stats import checkpoints
+from optuna_llm_sampler.app._compare_stats import Direction
+from optuna_llm_sampler.app._compare_stats import SamplerStats
+from optuna_llm_sampler.app._compare_stats import Spread
+from optuna_llm_sampler.app._compare_stats import StudyStats
+from optuna_llm_sampler.app._compare_worker import dashboard_command
 
 
 _SPREAD_FIELDS = ("median", "q1", "q3", "min", "max")

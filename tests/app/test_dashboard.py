@@ -1,12 +1,13 @@
-"""optuna-dashboard shows what the LLM did: a note per LLM trial, the run's study note and
-figures, the ``dashboard`` command, and, in a real headless Chromium, the trial page with the
-note, the ``llm_*`` user attributes and the rollout artifacts."""
+"""optuna-dashboard shows what a run did: the run's study note and figures, the note of each LLM
+trial (written by ``run``), the ``dashboard`` command, and, in a real headless Chromium, the trial
+page with the note, the ``llm_*`` user attributes and the rollout artifacts.
+
+The trial note itself is tested in tests/integrations/test_dashboard_note.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 import json
-import logging
 import os
 from pathlib import Path
 import queue
@@ -23,39 +24,27 @@ import urllib.request
 import optuna
 import pytest
 
-from optuna_llm_sampler import LLMRecord
 from optuna_llm_sampler import LLMSampler
-from optuna_llm_sampler import Message
-from optuna_llm_sampler import ScriptedClient
-from optuna_llm_sampler._dashboard import BEST_SO_FAR_ID
-from optuna_llm_sampler._dashboard import DashboardServer
-from optuna_llm_sampler._dashboard import PROPOSAL_MAP_ID
-from optuna_llm_sampler._dashboard import save_study_figures
-from optuna_llm_sampler._dashboard import trial_note_markdown
-from optuna_llm_sampler._dashboard import write_study_note
-from optuna_llm_sampler._dashboard import write_trial_note
-from optuna_llm_sampler.cli import main
+from optuna_llm_sampler.app._dashboard_server import DashboardServer
+from optuna_llm_sampler.app._run_note import BEST_SO_FAR_ID
+from optuna_llm_sampler.app._run_note import PROPOSAL_MAP_ID
+from optuna_llm_sampler.app._run_note import publish_run
+from optuna_llm_sampler.app._run_note import save_study_figures
+from optuna_llm_sampler.app.cli import main
+from optuna_llm_sampler.providers import ScriptedClient
+from tests._notes import note_of
 from tests.providers.stub_server import StubLLMServer
 
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 # A sentence only the stub's answers contain: on the page it must appear twice, in the note and
 # in the llm_reasoning user attribute.
 REASONING = "The car must swing back first, so b grows while a stays near zero."
 N_STARTUP = 10
 N_TRIALS = 16
-
-
-def note_of(study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> str:
-    """A note as the dashboard server reads it: from the study's system attributes."""
-    from optuna_dashboard._note import get_note_from_system_attrs
-
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    trial_id = None if trial is None else trial._trial_id
-    return get_note_from_system_attrs(attrs, trial_id)["body"]
 
 
 def figure_ids(study: optuna.Study) -> set[str]:
@@ -77,121 +66,6 @@ def answer_near_the_optimum(seed: int = 0):
         return f"a: {rng.uniform(-0.5, 2):.4f}, b: {rng.uniform(3, 7):.4f}\n{REASONING}"
 
     return respond
-
-
-# --------------------------------------------------------------------------- the trial note
-
-
-def _record(**changes: Any) -> LLMRecord:
-    prompt = "\n".join(
-        [f"prompt line {i}" for i in range(40)]
-        + ["x" * 250, "Now you are at iteration 30. Please provide the results."]
-    )
-    record = LLMRecord(
-        model="gpt-4o",
-        attempts=2,
-        prompt_tokens=1200,
-        completion_tokens=40,
-        latency_s=2.345,
-        reasoning="Step towards the best point | carefully.",
-        messages=[
-            Message("user", prompt),
-            Message("assistant", "a: 99, b: 2\n```nested fence```"),
-            Message("user", "Your answer could not be used: a is out of range."),
-            Message("assistant", "a: 1.5, b: 2\n" + REASONING),
-        ],
-        proposal={"a": 1.5, "b": 2.0},
-    )
-    for key, value in changes.items():
-        setattr(record, key, value)
-    return record
-
-
-def test_trial_note_shows_reasoning_proposal_costs_answers_and_the_end_of_the_prompt() -> None:
-    note = trial_note_markdown(30, _record())
-    assert note.startswith("#### Trial 30: proposed by `gpt-4o`\n")
-    assert "> Step towards the best point | carefully." in note
-    assert "| a | b |\n| --- | --- |\n| 1.5 | 2 |" in note
-    assert "attempts **2** · tokens **1200** prompt + **40** completion" in note
-    assert "latency **2.35 s**" in note
-    # Both answers and the feedback between them, in order; a fence inside cannot close ours.
-    assert note.index("**Answer 1:**") < note.index("**Feedback:**") < note.index("**Answer 2:**")
-    assert "````text\na: 99, b: 2\n```nested fence```\n````" in note
-    # The last 25 prompt lines only; long lines wrapped, so the page does not widen.
-    assert "its last 25 of 42 lines" in note
-    assert "prompt line 17\n" in note and "prompt line 16\n" not in note
-    assert "Now you are at iteration 30." in note
-    assert max(len(line) for line in note.splitlines()) <= 92
-    assert "Fallback" not in note
-
-
-def test_fallback_note_names_the_reason_and_the_independent_sampler() -> None:
-    record = _record(fallback="no usable answer after 4 attempts: a is out of range")
-    record.reasoning = ""
-    note = trial_note_markdown(3, record)
-    assert note.startswith("#### Trial 3: independent sampler (fallback from `gpt-4o`)")
-    assert "**Fallback:** no usable answer after 4 attempts: a is out of range" in note
-    # A provider that never answered: no messages, still a short, valid note.
-    bare = trial_note_markdown(4, LLMRecord(model="m", attempts=1, fallback="provider error: X"))
-    assert "Prompt" not in bare and "Answer" not in bare and "provider error: X" in bare
-
-
-def test_clipped_values_are_marked() -> None:
-    note = trial_note_markdown(1, _record(clipped=["a"]))
-    assert "| 1.5 (clipped) | 2 |" in note
-
-
-# --------------------------------------------------------------------------- through the sampler
-
-
-def _llm_study(**sampler_options: Any) -> optuna.Study:
-    client = ScriptedClient(respond=answer_near_the_optimum())
-    sampler = LLMSampler(model=client, n_startup_trials=3, seed=0, **sampler_options)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(quadratic, n_trials=6)
-    return study
-
-
-def test_the_sampler_writes_a_note_per_llm_trial() -> None:
-    study = _llm_study()
-    notes = [note_of(study, t) for t in study.trials]
-    assert notes[:3] == ["", "", ""]  # startup trials: no LLM, no note
-    for trial, note in zip(study.trials[3:], notes[3:], strict=True):
-        assert f"#### Trial {trial.number}: proposed by `scripted`" in note
-        assert REASONING in note
-        assert f"Now you are at iteration {trial.number}." in note
-
-
-def test_notes_can_be_turned_off() -> None:
-    study = _llm_study(dashboard_notes=False)
-    assert all(note_of(study, t) == "" for t in study.trials)
-    assert "llm_model" in study.trials[-1].user_attrs
-
-
-def test_without_optuna_dashboard_nothing_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
-    study = _llm_study()
-    monkeypatch.delitem(sys.modules, "optuna_dashboard")
-    assert all(note_of(study, t) == "" for t in study.trials)
-    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
-    assert not write_trial_note(study, study.trials[-1], _record())
-    assert not write_study_note(study, "text")
-    assert save_study_figures(study) == []
-
-
-def test_a_failing_note_never_fails_a_trial(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("storage is read-only")
-
-    monkeypatch.setattr(optuna_dashboard, "save_note", broken)
-    with caplog.at_level(logging.WARNING):
-        study = _llm_study()
-    assert len(study.trials) == 6 and all(t.value is not None for t in study.trials)
-    warnings = [r for r in caplog.records if "could not write the dashboard note" in r.message]
-    assert len(warnings) == 1  # once per process, not once per trial
-    assert "storage is read-only" in warnings[0].message
 
 
 # --------------------------------------------------------------------------- figures
@@ -222,6 +96,14 @@ def test_figures_mark_llm_proposals_fallbacks_and_startup_trials_apart() -> None
     # Saving again overwrites the same two figures.
     save_study_figures(study)
     assert figure_ids(study) == {BEST_SO_FAR_ID, PROPOSAL_MAP_ID}
+
+
+def test_without_optuna_dashboard_no_figures_are_saved(monkeypatch: pytest.MonkeyPatch) -> None:
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("a", 0, 1) + t.suggest_float("b", 0, 1), 3)
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
+    assert save_study_figures(study) == []
+    assert publish_run(study, None, None) is False  # type: ignore[arg-type]  # nothing read
 
 
 def test_no_map_unless_the_study_has_exactly_the_two_parameters() -> None:
@@ -346,7 +228,7 @@ def _start_dashboard_command(run_dir: Path) -> tuple[subprocess.Popen[str], str]
         [
             sys.executable,
             "-m",
-            "optuna_llm_sampler.cli",
+            "optuna_llm_sampler.app.cli",
             "dashboard",
             "--storage",
             f"sqlite:///{run_dir / 'study.db'}",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optuna_llm_sampler.rl import LinearPolicy
+from optuna_llm_sampler.rl import MOUNTAINCAR
 from optuna_llm_sampler.rl import Rollout
 from optuna_llm_sampler.rl import rollout_episode
 
@@ -27,11 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_episode", "save_episode_gif"]
 
-_MOUNTAINCAR = "MountainCarContinuous-v0"
 _GOAL_POSITION = 0.45  # continuous_mountain_car.py: self.goal_position
 # Observation components as gymnasium documents them.
 _STATE_NAMES = {
-    _MOUNTAINCAR: ("position", "velocity"),
+    MOUNTAINCAR: ("position", "velocity"),
     "Pendulum-v1": ("cos(theta)", "sin(theta)", "angular velocity"),
 }
 
@@ -60,7 +59,7 @@ def plot_episode(
     rollout_or_weights: Rollout | ArrayLike,
     path: str | os.PathLike[str],
     *,
-    env_id: str = _MOUNTAINCAR,
+    env_id: str = MOUNTAINCAR,
     seed: int = 0,
     max_steps: int = 1000,
     bias: ArrayLike | None = None,
@@ -89,7 +88,7 @@ def plot_episode(
     Example:
         .. code-block:: python
 
-            from optuna_llm_sampler.plots import plot_episode
+            from optuna_llm_sampler.app._plots import plot_episode
 
             plot_episode([[0.0], [7.0]], "episode.png", seed=0)
     """
@@ -119,7 +118,7 @@ def plot_episode(
             ax.plot(state_steps, states[:, c], color="tab:blue")
         ax.set_title(panel_title)
         ax.set_ylabel(ylabel)
-    if rollout.env_id == _MOUNTAINCAR:
+    if rollout.env_id == MOUNTAINCAR:
         axes[0].axhline(_GOAL_POSITION, color="tab:green", linestyle="--", label="goal (0.45)")
         axes[0].legend(loc="lower right")
 
@@ -127,7 +126,7 @@ def plot_episode(
     for j in range(rollout.actions.shape[1]):
         label = "action" if rollout.actions.shape[1] == 1 else f"action[{j}]"
         ax_action.plot(steps, rollout.actions[:, j], label=label)
-    if rollout.env_id == _MOUNTAINCAR:
+    if rollout.env_id == MOUNTAINCAR:
         ax_action.axhspan(-1.0, 1.0, color="0.9", label="force range [-1, 1]")
     ax_action.set_title("Action (raw policy output)")
     ax_action.set_ylabel("action")
@@ -165,7 +164,7 @@ def save_episode_gif(
     weights: ArrayLike,
     path: str | os.PathLike[str],
     *,
-    env_id: str = _MOUNTAINCAR,
+    env_id: str = MOUNTAINCAR,
     seed: int = 0,
     max_steps: int = 1000,
     bias: ArrayLike | None = None,
@@ -198,49 +197,29 @@ def save_episode_gif(
     Example:
         .. code-block:: python
 
-            from optuna_llm_sampler.plots import save_episode_gif
+            from optuna_llm_sampler.app._plots import save_episode_gif
 
             save_episode_gif([[0.0], [7.0]], "episode.gif", seed=0)
     """
-    from optuna_llm_sampler.rl._evaluate import _check_positive_int
-    from optuna_llm_sampler.rl._evaluate import _check_seed
-    from optuna_llm_sampler.rl._evaluate import _make_env
-    from optuna_llm_sampler.rl._evaluate import _policy_for
+    from optuna_llm_sampler.rl import render_episode
 
-    fps = _check_positive_int(fps, "fps")
-    frame_skip = _check_positive_int(frame_skip, "frame_skip")
-    max_steps = _check_positive_int(max_steps, "max_steps")
-    seed = _check_seed(seed)
-    w, b = _policy_for(weights, bias, env_id)
-    policy = LinearPolicy(w, b)
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0:
+        raise ValueError(f"fps must be a positive integer, got {fps!r}.")
     Image = _import_pil_image()
     _headless_sdl()
 
     frames: list[Any] = []
     palette: Any = None
-
-    def keep(frame: np.ndarray) -> None:
-        nonlocal palette
+    episode = render_episode(
+        weights, env_id, seed=seed, max_steps=max_steps, bias=bias, frame_skip=frame_skip
+    )
+    for frame in episode:
         image = Image.fromarray(np.asarray(frame, dtype=np.uint8))
         if palette is None:
             palette = image.quantize(colors=255)
             frames.append(palette)
         else:
             frames.append(image.quantize(palette=palette))
-
-    env = _make_env(env_id, render_mode="rgb_array")
-    try:
-        state, _ = env.reset(seed=seed)
-        keep(env.render())
-        for step in range(1, max_steps + 1):
-            state, _, terminated, truncated, _ = env.step(policy.act(state))
-            done = terminated or truncated or step == max_steps
-            if step % frame_skip == 0 or done:
-                keep(env.render())
-            if done:
-                break
-    finally:
-        env.close()
 
     path = Path(path)
     frames[0].save(

@@ -1,13 +1,14 @@
 """Many ``optuna-llm-sampler run`` workers on one study, on PostgreSQL and on a journal file.
 
-Each worker is a real process (``python -m optuna_llm_sampler.cli run``) that reaches the local
+Each worker is a real process (``python -m optuna_llm_sampler.app.cli run``) that reaches the local
 stub of the OpenAI API served from this test process; the stub plays a greedy model that proposes
 the untried grid point nearest the best one, so workers asking at the same moment propose the same
 point and the cross-process duplicate check is put to work. Then a worker is SIGKILLed mid-trial
 and another one, with heartbeats, fails its trial and runs the retry.
 
-The PostgreSQL tests start a throwaway cluster (tests/_postgres.py) and skip, with the reason, only
-when the server binaries are missing.
+The PostgreSQL tests start a throwaway cluster (tests/_postgres.py, the ``postgres`` fixture of
+tests/app/conftest.py) and skip, with the reason, only when the server binaries are missing. The
+storages' own checks are in test_storage.py, the claims in tests/test_claims.py.
 """
 
 from __future__ import annotations
@@ -37,22 +38,15 @@ import pytest
 
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import llm_usage
-from optuna_llm_sampler._distributed import claim_proposal
-from optuna_llm_sampler._distributed import PerTrialRandomSampler
-from optuna_llm_sampler._distributed import StudyTarget
-from optuna_llm_sampler._storage import HEARTBEAT_KEY_PREFIX
-from optuna_llm_sampler._storage import HeartbeatJournalStorage
-from optuna_llm_sampler._storage import is_schema_race
-from optuna_llm_sampler._storage import open_storage
-from optuna_llm_sampler._storage import RetryStaleTrialCallback
+from optuna_llm_sampler.app._storage import open_storage
+from optuna_llm_sampler.app._workers import StudyTarget
 from tests._postgres import PostgresCluster
-from tests._postgres import unavailable_reason
 from tests.providers.stub_server import Reply
 from tests.providers.stub_server import request_text
 from tests.providers.stub_server import StubLLMServer
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKER_TIMEOUT_S = 150
 STORAGE_KINDS = ("postgres", "journal")
 
@@ -127,20 +121,6 @@ class GreedyGridModel:
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    """One PostgreSQL server for the session; each test creates its own database."""
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    cluster = PostgresCluster()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 _database_numbers = itertools.count()
 
 
@@ -196,7 +176,7 @@ def start_worker(
     argv = [
         sys.executable,
         "-m",
-        "optuna_llm_sampler.cli",
+        "optuna_llm_sampler.app.cli",
         "run",
         "--model",
         "stub-model",
@@ -331,34 +311,6 @@ def test_three_workers_share_one_study(
     check_no_duplicates(trials)
 
 
-@pytest.mark.slow
-def test_workers_opening_a_fresh_database_at_once_all_succeed(postgres: PostgresCluster) -> None:
-    url = postgres.create_database("schema_race")
-    start_at = time.time() + 4.0  # all three past their imports by then
-    code = (
-        "import sys, time\n"
-        "from optuna_llm_sampler._storage import open_storage\n"
-        "start_at = float(sys.argv[2])\n"
-        "while time.time() < start_at:\n"
-        "    pass\n"
-        "open_storage(sys.argv[1])\n"
-        "print('opened')\n"
-    )
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, url, repr(start_at)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [p.communicate(timeout=60)[0] for p in processes]
-    assert [p.returncode for p in processes] == [0, 0, 0], outputs
-    assert all("opened" in out for out in outputs)
-
-
 # -- a killed worker ---------------------------------------------------------------------------
 
 
@@ -423,77 +375,7 @@ def test_a_killed_workers_trial_is_failed_and_run_again(
     check_no_duplicates(trials)
 
 
-# -- in-process checks of the pieces -------------------------------------------------------------
-
-
-def test_schema_race_errors_are_recognised() -> None:
-    assert is_schema_race(
-        Exception(
-            "(psycopg2.errors.UniqueViolation) duplicate key value violates unique "
-            'constraint "pg_type_typname_nsp_index"'
-        )
-    )
-    assert is_schema_race(Exception('relation "studies" already exists'))
-    assert not is_schema_race(Exception('password authentication failed for user "x"'))
-
-
-def test_open_storage_names_the_fix_for_bad_settings(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="journal:./study.log"):
-        open_storage("journal:")
-    with pytest.raises(ValueError, match="heartbeat_interval must be positive"):
-        open_storage(f"journal:{tmp_path / 'a.log'}", heartbeat_interval=0)
-    with pytest.raises(ValueError, match="not a storage URL"):
-        open_storage("study.db")
-    assert isinstance(
-        open_storage(f"journal:{tmp_path / 'b.log'}", heartbeat_interval=1),
-        HeartbeatJournalStorage,
-    )
-
-
-def test_journal_heartbeat_fails_a_silent_trial_and_queues_its_retry(tmp_path: Path) -> None:
-    storage = open_storage(
-        f"journal:{tmp_path / 'study.log'}",
-        heartbeat_interval=1,
-        grace_period=1,
-        retry_failed_trials=1,
-    )
-    study = optuna.create_study(storage=storage, direction="maximize")
-    with pytest.warns(UserWarning, match="Heartbeat"):
-        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    study._storage.set_trial_user_attr(trial._trial_id, "llm_model", "m")
-    study._storage.set_trial_user_attr(trial._trial_id, "note", "kept")
-    study._storage.set_trial_system_attr(trial._trial_id, "llm:conversation:0", "[]")
-    with pytest.warns(UserWarning, match="Heartbeat"):
-        asked = study.ask()  # never sends a heartbeat: never stale
-    assert isinstance(storage, HeartbeatJournalStorage)
-    storage.record_heartbeat(trial._trial_id)
-    assert storage._get_stale_trial_ids(study._study_id) == []
-    key = f"{HEARTBEAT_KEY_PREFIX}{trial._trial_id}"
-    storage.set_trial_system_attr(trial._trial_id, key, time.time() - 5)
-    assert storage._get_stale_trial_ids(study._study_id) == [trial._trial_id]
-
-    optuna.storages.fail_stale_trials(study)
-    trials = study.get_trials(deepcopy=False)
-    assert trials[trial.number].state == TrialState.FAIL
-    assert trials[asked.number].state == TrialState.RUNNING
-    retry = trials[-1]
-    assert retry.state == TrialState.WAITING and retry.params == {"x": trial.params["x"]}
-    assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry) == trial.number
-    assert retry.user_attrs == {"note": "kept"}  # the LLM record stays on the failed trial
-    assert not any(
-        k.startswith(("llm:conversation:", HEARTBEAT_KEY_PREFIX)) for k in retry.system_attrs
-    )
-    storage.record_heartbeat(trial._trial_id)  # a late heartbeat of a failed trial is ignored
-
-
-def test_retry_limit_is_kept(tmp_path: Path) -> None:
-    study = optuna.create_study(storage=open_storage(f"journal:{tmp_path / 's.log'}"))
-    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    study.tell(trial, state=TrialState.FAIL)
-    callback = RetryStaleTrialCallback(max_retry=1)
-    callback(study, study.trials[0])
-    callback(study, study.trials[1])  # the retry failed too: not retried again
-    assert len(study.trials) == 2
+# -- the study's target, in process --------------------------------------------------------------
 
 
 def test_study_target_counts_every_workers_trials() -> None:
@@ -509,47 +391,3 @@ def test_study_target_counts_every_workers_trials() -> None:
     assert target.room(study) == 0
     with pytest.raises(ValueError, match="n_trials must be positive"):
         StudyTarget(0)
-
-
-def test_open_storage_retries_only_the_schema_race(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = optuna.storages.RDBStorage
-    errors = [Exception('duplicate key value violates unique constraint "pg_type_typname"')] * 2
-
-    def flaky(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
-        if errors:
-            raise errors.pop()
-        return real(url, **kwargs)
-
-    monkeypatch.setattr(optuna.storages, "RDBStorage", flaky)
-    monkeypatch.setattr("optuna_llm_sampler._storage.SCHEMA_RACE_BACKOFF_S", 0.01)
-    assert isinstance(open_storage(f"sqlite:///{tmp_path / 'a.db'}"), real)
-    errors.append(Exception("could not connect to server: Connection refused"))
-    with pytest.raises(ValueError, match="cannot open storage .*Connection refused"):
-        open_storage(f"sqlite:///{tmp_path / 'b.db'}")
-
-
-def test_random_points_depend_on_the_trial_not_the_worker() -> None:
-    def points(seed: int) -> list[dict[str, Any]]:
-        study = optuna.create_study(sampler=PerTrialRandomSampler(seed=seed))
-        study.optimize(lambda t: t.suggest_float("a", -7, 7) + t.suggest_int("b", 0, 9), 4)
-        return [t.params for t in study.trials]
-
-    worker1, worker2 = points(0), points(0)
-    assert worker1 == worker2  # reproducible from the seed...
-    assert len({tuple(p.items()) for p in worker1}) == 4  # ...and one point per trial number
-    assert points(1) != worker1
-
-
-def test_claim_proposal_lets_one_of_two_trials_keep_a_point() -> None:
-    study = optuna.create_study()
-    space = {"a": optuna.distributions.FloatDistribution(-7, 7)}
-    first, second = study.ask(), study.ask()
-    storage, sid = study._storage, study._study_id
-    frozen = [storage.get_trial(t._trial_id) for t in (first, second)]
-    assert claim_proposal(storage, sid, frozen[0], {"a": 1.5}, space) is None
-    holder = claim_proposal(storage, sid, frozen[1], {"a": 1.5}, space)
-    assert holder is not None and holder.number == first.number
-    assert storage.get_trial(second._trial_id).system_attrs["llm:proposal"] == "null"
-    assert claim_proposal(storage, sid, frozen[1], {"a": 2.0}, space) is None

@@ -14,15 +14,15 @@ import optuna
 from optuna.trial import TrialState
 import pytest
 
-from optuna_llm_sampler._storage import open_storage
-from optuna_llm_sampler.cli import main
-from optuna_llm_sampler.compare import compare
-from optuna_llm_sampler.compare import LinearPolicyFactory
-from optuna_llm_sampler.compare import LinearPolicyRescore
-from optuna_llm_sampler.compare import OBJECTIVE_S
-from optuna_llm_sampler.compare import Spread
+from optuna_llm_sampler.app import compare
+from optuna_llm_sampler.app import LinearPolicyFactory
+from optuna_llm_sampler.app import LinearPolicyRescore
+from optuna_llm_sampler.app._compare import OBJECTIVE_S
+from optuna_llm_sampler.app._compare import Spread
+from optuna_llm_sampler.app._storage import open_storage
+from optuna_llm_sampler.app.cli import main
+from tests.app._responders import random_point_responder
 from tests.providers.stub_server import StubLLMServer
-from tests.test_cli import random_point_responder
 
 
 MC = "MountainCarContinuous-v0"
@@ -54,15 +54,6 @@ def failing_factory(seed: int):
         return inner(trial)
 
     return objective
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    return tmp_path
 
 
 def _load(name: str, url: str) -> optuna.Study:

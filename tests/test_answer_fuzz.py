@@ -9,10 +9,10 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
-from optuna_llm_sampler._parse import AnswerError
-from optuna_llm_sampler._parse import parse_answer
-from optuna_llm_sampler._parse import parse_candidates
-from optuna_llm_sampler._parse import snap_params
+from optuna_llm_sampler._answer import AnswerError
+from optuna_llm_sampler._answer import parse_answer
+from optuna_llm_sampler._answer import parse_candidates
+from optuna_llm_sampler._space import snap_params
 
 
 SPACE = {

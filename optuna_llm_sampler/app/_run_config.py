@@ -1,0 +1,167 @@
+"""What ``optuna-llm-sampler run`` takes and what it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+import math
+from typing import Any
+
+from optuna_llm_sampler._records import LLMUsage
+from optuna_llm_sampler.app._named_samplers import default_model
+from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
+from optuna_llm_sampler.rl import MOUNTAINCAR
+
+
+DEFAULT_STORAGE = "sqlite:///optuna_llm_sampler.db"
+
+
+@dataclass
+class RunConfig:
+    """Everything ``optuna-llm-sampler run`` takes. Defaults follow the ProPS tutorial.
+
+    The LLM sampler's own options are not repeated here: ``guidance`` names the library's preset
+    and ``options`` holds the option fields set explicitly (see
+    :func:`~optuna_llm_sampler.app._llm_options.sampler_options`).
+
+    Attributes:
+        env: A gymnasium id with Box observation and action spaces.
+        sampler: ``llm`` or one of Optuna's samplers (``tpe``, ``cmaes``, ``gp``, ``random``,
+            ``qmc``).
+        model: The LLM; ``None`` picks ``gpt-4o`` when ``OPENAI_API_KEY`` is set, else the
+            embedded offline model.
+        base_url: An OpenAI-compatible server for ``model``.
+        n_trials: Trials the study should hold when done (a resumed study runs the rest).
+        n_startup_trials: Random trials before the LLM is asked (the tutorial's warmup).
+        n_eval_episodes: Episodes averaged per trial.
+        max_steps: Step cap per episode.
+        low: Lower bound of every weight.
+        high: Upper bound of every weight.
+        bias: Add a bias per action to the policy.
+        storage: Optuna storage URL, or ``journal:PATH``.
+        study_name: ``None`` derives one from the env, sampler and seed.
+        seed: Seeds the sampler and the evaluation episodes.
+        artifacts: A folder for per-trial rollouts and policies (Optuna artifacts).
+        warmup_dir: A folder of the tutorial's ``warmup_rollout_N.txt`` files to start from.
+        max_total_tokens: Study-wide LLM token budget.
+        heartbeat_interval: Seconds between heartbeats of running trials (RDB or journal
+            storage); a trial of a killed worker is failed after twice that and retried once.
+        progress: Show a progress bar.
+        rescore_episodes: Fresh episodes used to re-score the best weights at the end.
+        startup: ``"random"``: the startup trials are random over the whole box; ``"tutorial"``:
+            the tutorial's warmup, weights uniform in [-3, 3] rounded to one decimal.
+        guidance: ``"auto"``, ``"on"`` or ``"off"``: the presets ``"auto"``, ``"guided"`` and
+            ``"tutorial"``.
+        options: Option fields set explicitly, by group: ``{"prompt": {"precision": 4},
+            "proposal": {"steps_from_best": True}}``; they win over the preset's.
+        llm_options: Further keyword arguments of ``LLMSampler`` (``provider_options``, ...).
+    """
+
+    env: str = MOUNTAINCAR
+    sampler: str = "llm"
+    model: str | None = None
+    base_url: str | None = None
+    n_trials: int = 400
+    n_startup_trials: int = 20
+    n_eval_episodes: int = 20
+    max_steps: int = 1000
+    low: float = -7.0
+    high: float = 7.0
+    bias: bool = False
+    storage: str = DEFAULT_STORAGE
+    study_name: str | None = None
+    seed: int = 0
+    artifacts: str | None = None
+    warmup_dir: str | None = None
+    max_total_tokens: int | None = None
+    heartbeat_interval: int | None = None
+    progress: bool = True
+    rescore_episodes: int = 100
+    startup: str = "random"
+    guidance: str = "auto"
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    llm_options: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_model(self) -> str:
+        return self.model or default_model()
+
+    def resolved_study_name(self) -> str:
+        if self.study_name:
+            return self.study_name
+        who = self.sampler
+        if self.sampler == "llm":
+            who = "llm-" + self.resolved_model().replace("/", "_").replace(":", "_")
+        return f"{self.env}-{who}-seed{self.seed}"
+
+    def validate(self) -> None:
+        if self.sampler not in SAMPLER_NAMES:
+            raise ValueError(
+                f"--sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}."
+            )
+        for name in ("n_trials", "n_eval_episodes", "max_steps", "rescore_episodes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive.")
+        if self.n_startup_trials < 0:
+            raise ValueError("--n-startup-trials must be non-negative.")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
+            raise ValueError(f"--low must be below --high, got {self.low} and {self.high}.")
+        if self.sampler != "llm" and (self.model or self.base_url):
+            raise ValueError("--model and --base-url apply to --sampler llm only.")
+        if self.guidance not in ("auto", "on", "off"):
+            raise ValueError(f"--guidance must be auto, on or off, got {self.guidance!r}.")
+        if self.startup not in ("random", "tutorial"):
+            raise ValueError(f"--startup must be 'random' or 'tutorial', got {self.startup!r}.")
+        if self.startup == "tutorial" and not (self.low <= -3 and self.high >= 3):
+            raise ValueError(
+                "--startup tutorial draws weights in [-3, 3], which must lie within "
+                f"[--low, --high] = [{self.low}, {self.high}]."
+            )
+
+
+@dataclass
+class RunSummary:
+    """What a run found and what it cost."""
+
+    study_name: str
+    storage: str
+    n_trials: int
+    best_value: float | None
+    best_params: dict[str, Any]
+    rescored_mean: float | None
+    rescored_std: float | None
+    usage: LLMUsage
+    model: str | None
+    artifacts: str | None
+
+    def lines(self) -> list[str]:
+        out = [f"study {self.study_name!r} in {self.storage}: {self.n_trials} complete trials"]
+        if self.best_value is not None:
+            weights = ", ".join(f"{k}={v:.4g}" for k, v in self.best_params.items())
+            out.append(f"best weights: {weights}")
+            out.append(f"best value seen: {self.best_value:.2f}")
+        if self.rescored_mean is not None:
+            out.append(
+                f"best re-scored on fresh episodes: {self.rescored_mean:.2f} "
+                f"± {self.rescored_std:.2f} (the value seen overstates it)"
+            )
+        u = self.usage
+        if u.llm_trials:
+            out.append(
+                f"LLM ({self.model}): {u.proposals} proposals, {u.fallbacks} fallbacks "
+                f"({u.proposal_share:.0%} of {u.llm_trials} LLM trials were the LLM's own), "
+                f"{u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} "
+                f"completion tokens, {u.latency_s:.1f} s waiting"
+            )
+        out.append(f"watch it: {dashboard_command(self.storage, self.artifacts)}")
+        return out
+
+
+def dashboard_command(storage: str, artifacts: str | None = None) -> str:
+    """The command that opens a study's storage (and artifacts) in optuna-dashboard.
+
+    Example:
+        >>> dashboard_command("sqlite:///study.db", "art")
+        'optuna-llm-sampler dashboard --storage sqlite:///study.db --artifacts art'
+    """
+    command = f"optuna-llm-sampler dashboard --storage {storage}"
+    return command + (f" --artifacts {artifacts}" if artifacts else "")

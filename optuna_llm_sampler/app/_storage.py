@@ -32,6 +32,8 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_llm_sampler.providers import redact_url
+
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -259,12 +261,12 @@ def open_storage(
         return _create_rdb_storage(url, kwargs)
     except ImportError as error:
         raise ValueError(
-            f"storage {_safe(url)} needs a database driver that is not installed ({error}); "
+            f"storage {redact_url(url)} needs a database driver that is not installed ({error}); "
             'for PostgreSQL: pip install "optuna-llm-sampler[postgres]".'
         ) from None
     except Exception as error:  # SQLAlchemy's OperationalError and friends
         raise ValueError(
-            f"cannot open storage {_safe(url)}: {type(error).__name__}: "
+            f"cannot open storage {redact_url(url)}: {type(error).__name__}: "
             f"{str(error).splitlines()[0][:200] if str(error) else ''}"
         ) from None
 
@@ -324,13 +326,3 @@ def _create_rdb_storage(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDB
             )
             time.sleep(delay)
             attempt += 1
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url

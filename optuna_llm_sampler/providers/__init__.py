@@ -8,6 +8,7 @@ from optuna_llm_sampler.providers._base import ProviderError
 from optuna_llm_sampler.providers._base import ProviderUnavailableError
 from optuna_llm_sampler.providers._cache import ResponseCache
 from optuna_llm_sampler.providers._gemini import GeminiClient
+from optuna_llm_sampler.providers._keys import redact_url
 from optuna_llm_sampler.providers._llamacpp import LlamaCppClient
 from optuna_llm_sampler.providers._openai import OpenAIClient
 from optuna_llm_sampler.providers._registry import create_client
@@ -29,4 +30,5 @@ __all__ = [
     "ScriptedClient",
     "create_client",
     "parse_model_string",
+    "redact_url",
 ]

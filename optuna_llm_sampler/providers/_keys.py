@@ -87,6 +87,34 @@ def redact(text: object, *keys: str | None) -> str:
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, result)
 
 
+_SECRET_QUERY = re.compile(
+    r"([?&](?:api[_-]?key|key|token|access[_-]?token|password|secret|sig)=)[^&#\s]*", re.I
+)
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown or stored: no password after ``user:``, no key-like query
+    parameter, no key-shaped token. One helper for every place a URL is printed or stored.
+
+    Example:
+        >>> redact_url("postgresql://me:secret@db:5432/x")
+        'postgresql://me:***@db:5432/x'
+        >>> redact_url("http://127.0.0.1:8080/v1?api_key=abc&x=1")
+        'http://127.0.0.1:8080/v1?api_key=***&x=1'
+    """
+    text = str(url)
+    if "://" in text:
+        scheme, rest = text.split("://", 1)
+        authority, sep, path = rest.partition("/")
+        if "@" in authority:
+            credentials, host = authority.rsplit("@", 1)
+            user = credentials.split(":", 1)[0]
+            authority = f"{user}:***@{host}" if ":" in credentials else f"***@{host}"
+        text = f"{scheme}://{authority}{sep}{path}"
+    text = _SECRET_QUERY.sub(lambda m: m.group(1) + "***", text)
+    return _KEY_PATTERNS.sub(REDACTED, text)
+
+
 def key_hint(api_key: str | None, env_vars: Sequence[str]) -> str:
     """Where the key in use came from, as a fix for error messages: ``"check OPENAI_API_KEY"``.
 

@@ -27,6 +27,9 @@ from optuna_llm_sampler._options import HistoryMode
 # The storage key under which the sampler publishes a proposal as soon as it is chosen, so that
 # other threads and processes see the point as pending before the objective suggests it.
 PROPOSAL_KEY = "llm:proposal"
+# Where Optuna keeps the parameters of an enqueued trial (``study.enqueue_trial``): they win over
+# any sampler's values when the objective suggests them.
+FIXED_PARAMS_KEY = "fixed_params"
 
 _TOKEN_PATTERN = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
 _EPOCH = datetime.datetime.min
@@ -94,7 +97,9 @@ def collect_history(
 
     A completed trial is usable when it has a finite value and a value for every parameter of the
     search space that the distribution contains. A running trial is pending when its parameters
-    are known, either suggested already or published by a sampler under ``"llm:proposal"``.
+    are known: suggested already, fixed by ``study.enqueue_trial``, or published by a sampler
+    under ``"llm:proposal"``. A waiting (enqueued) trial whose fixed parameters cover the search
+    space is pending too: it will evaluate that point.
     Completion order (not trial number) keeps the table append-only, so its prefix is stable
     between calls even when parallel workers finish out of order (prompt caches reuse prefixes).
 
@@ -119,8 +124,9 @@ def collect_history(
                     memo[trial.number] = row
             if row is not None:
                 complete.append((_complete_order(trial), row))
-        elif trial.state == TrialState.RUNNING:
-            params = dict(_published_proposal(trial))
+        elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
+            params = dict(_published_proposal(trial)) if trial.state == TrialState.RUNNING else {}
+            params.update(fixed_params(trial, search_space))
             params.update(trial.params)
             if all(name in params for name in names):
                 pending.append(HistoryEntry(trial.number, {n: params[n] for n in names}, None))
@@ -156,6 +162,31 @@ def _has_params(
         if not distribution._contains(internal):
             return False
     return True
+
+
+def fixed_params(
+    trial: FrozenTrial, search_space: Mapping[str, BaseDistribution]
+) -> dict[str, Any]:
+    """The parameters of the search space that ``study.enqueue_trial`` fixed for ``trial``, as
+    the trial will hold them (Optuna's external representation of the value it stores).
+
+    Example:
+        >>> fixed_params(study.trials[-1], {"a": FloatDistribution(-7, 7)})
+        {'a': 1.0}
+    """
+    raw = trial.system_attrs.get(FIXED_PARAMS_KEY)
+    if not isinstance(raw, Mapping):
+        return {}
+    fixed = {}
+    for name, value in raw.items():
+        dist = search_space.get(name)
+        if dist is None:
+            continue
+        try:
+            fixed[name] = dist.to_external_repr(dist.to_internal_repr(value))
+        except (ValueError, TypeError, IndexError):
+            continue  # Optuna reports a value the distribution cannot hold when it is suggested
+    return fixed
 
 
 def _published_proposal(trial: FrozenTrial) -> Mapping[str, Any]:

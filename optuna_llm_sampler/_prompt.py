@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence
+import json
 import math
 import os
 from pathlib import Path
+import re
 from typing import Any
 
 import jinja2
@@ -21,6 +23,7 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 
+from optuna_llm_sampler._answer import reasoning_key
 from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._options import AnswerFormat
@@ -31,6 +34,12 @@ from optuna_llm_sampler.providers._base import Message
 
 
 _TEMPLATES = Path(__file__).parent / "templates"
+_TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".txt")
+_JINJA_MARKUP = ("{{", "{%", "{#")
+# Characters that would split a CSV field or a "name: value; ..." row, or a row itself.
+_NEEDS_QUOTES = re.compile(r"[,;:=：\"'`\x00-\x1f\x7f]|^\s|\s$|^$")
+# Longest error quoted in a re-ask: the problems of many candidates are not all sent back.
+_MAX_FEEDBACK_CHARS = 1500
 DEFAULT_TEMPLATE_PATH = _TEMPLATES / "props.j2"
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
@@ -40,12 +49,32 @@ _ENVIRONMENT = jinja2.Environment(
 )
 
 
-def load_template(template: str | os.PathLike[str] | None = None) -> jinja2.Template:
-    """A Jinja template from a source string, a ``.j2``/``.jinja`` file, or the default.
+def looks_like_path(template: str) -> bool:
+    """Whether a template string is meant as a file: one line without Jinja markup that names a
+    file, ends in ``.j2``/``.jinja``/``.jinja2``/``.txt``, or holds a path separator.
 
-    A string is read as a path when it names an existing file or ends in ``.j2``/``.jinja``;
-    otherwise it is the template's source. Undefined variables raise at render time, so a typo in a
-    custom template fails on the first LLM trial with the variable's name.
+    Example:
+        >>> looks_like_path("prompts/mine.j2"), looks_like_path("Propose {{ param_names }}")
+        (True, False)
+    """
+    text = template.strip()
+    if "\n" in text or any(mark in text for mark in _JINJA_MARKUP):
+        return False
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return (
+        os.path.isfile(text)
+        or text.lower().endswith(_TEMPLATE_SUFFIXES)
+        or any(sep in text for sep in separators)
+    )
+
+
+def load_template(template: str | os.PathLike[str] | None = None) -> jinja2.Template:
+    """A Jinja template from a source string, a template file, or the default.
+
+    A string is read as a path when it :func:`looks like one <looks_like_path>` (and then the
+    file must exist); otherwise it is the template's source. Undefined variables raise at render
+    time; :class:`~optuna_llm_sampler.LLMSampler` renders its template once when it is built, so
+    a typo fails there, with the variable's name.
 
     Raises:
         ValueError: The file does not exist or the source is not valid Jinja.
@@ -56,15 +85,15 @@ def load_template(template: str | os.PathLike[str] | None = None) -> jinja2.Temp
     if template is None:
         return _ENVIRONMENT.get_template(DEFAULT_TEMPLATE_PATH.name)
     is_path = isinstance(template, os.PathLike) or (
-        isinstance(template, str)
-        and "\n" not in template
-        and "{" not in template
-        and (os.path.isfile(template) or template.endswith((".j2", ".jinja", ".jinja2")))
+        isinstance(template, str) and looks_like_path(template)
     )
     if is_path:
-        path = Path(template)
+        path = Path(template.strip() if isinstance(template, str) else template)
         if not path.is_file():
-            raise ValueError(f"template file {str(path)!r} does not exist.")
+            raise ValueError(
+                f"template file {str(path)!r} does not exist; pass an existing file, or the "
+                "template's source with Jinja markup such as {{ history_table }}."
+            )
         source = path.read_text(encoding="utf-8")
     elif isinstance(template, str):
         source = template
@@ -102,6 +131,30 @@ def format_number(value: float, precision: int | None) -> str:
     return text
 
 
+def quote_text(text: str) -> str:
+    """Text as the prompt shows a name or a choice: as is, or as a JSON string when it holds a
+    character that would split a CSV field or a ``name: value`` pair (comma, semicolon, colon,
+    equals sign, quote, line break), is empty, or starts or ends with a space.
+
+    Example:
+        >>> print(quote_text("adam"), quote_text("x, y"), quote_text('say "hi"'))
+        adam "x, y" "say \\"hi\\""
+    """
+    if _NEEDS_QUOTES.search(text) is None:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def show_name(name: str) -> str:
+    """A parameter name as the prompt shows it (:func:`quote_text`)."""
+    return quote_text(name)
+
+
+def show_choice(choice: Any) -> str:
+    """A categorical choice as the prompt shows it: strings through :func:`quote_text`."""
+    return quote_text(choice) if isinstance(choice, str) else str(choice)
+
+
 def format_param(value: Any, distribution: BaseDistribution, precision: int | None) -> str:
     """A parameter value as the prompt shows it.
 
@@ -116,7 +169,7 @@ def format_param(value: Any, distribution: BaseDistribution, precision: int | No
         '5.12'
     """
     if isinstance(distribution, CategoricalDistribution):
-        return str(value)
+        return show_choice(value)
     if isinstance(distribution, IntDistribution):
         return str(int(value))
     if isinstance(distribution, FloatDistribution) and distribution.step is not None:
@@ -163,7 +216,8 @@ def describe_param(name: str, distribution: BaseDistribution) -> dict[str, Any]:
     if isinstance(distribution, CategoricalDistribution):
         choices = list(distribution.choices)
         spec.update(kind="categorical", choices=choices, low=None, high=None, log=False, step=None)
-        spec["description"] = f"{name}: one of {', '.join(str(c) for c in choices)}"
+        shown = ", ".join(show_choice(c) for c in choices)
+        spec["description"] = f"{show_name(name)}: one of {shown}"
         return spec
     if isinstance(distribution, (FloatDistribution, IntDistribution)):
         kind = "int" if isinstance(distribution, IntDistribution) else "float"
@@ -171,7 +225,7 @@ def describe_param(name: str, distribution: BaseDistribution) -> dict[str, Any]:
         step = distribution.step
         spec.update(kind=kind, choices=None, low=low, high=high, log=distribution.log, step=step)
         noun = "integer" if kind == "int" else "number"
-        text = f"{name}: {noun} between {_bound(low)} and {_bound(high)}"
+        text = f"{show_name(name)}: {noun} between {_bound(low)} and {_bound(high)}"
         if distribution.log:
             text += " (log scale)"
         if step is not None and not (kind == "int" and step == 1):
@@ -188,9 +242,11 @@ def _bound(value: float) -> str:
 
 
 def function_label(names: Sequence[str]) -> str:
-    """``f(a,b)`` like the tutorial, or plain ``f`` when the names would make it long."""
+    """``f(a,b)`` like the tutorial, or plain ``f`` when the names would make it long or hold
+    characters that need quotes (:func:`quote_text`) or parentheses."""
     label = f"f({','.join(names)})"
-    return label if len(label) <= 24 else "f"
+    plain = all(quote_text(n) == n and "(" not in n and ")" not in n for n in names)
+    return label if plain and len(label) <= 24 else "f"
 
 
 def history_line(
@@ -210,14 +266,14 @@ def history_line(
     value = "pending" if row.value is None else format_number(row.value, precision)
     if style == "csv":
         return ",".join([*values, value])
-    parts = [f"{name}: {text}" for name, text in zip(search_space, values, strict=True)]
+    parts = [f"{show_name(name)}: {text}" for name, text in zip(search_space, values, strict=True)]
     parts.append(f"{function}: {value}")
     return "; ".join(parts)
 
 
 def history_header(names: Sequence[str], function: str, style: HistoryStyle) -> str:
     """The table's header line: ``a,b,f(a,b)`` for CSV rows, nothing for the tutorial's rows."""
-    return ",".join([*names, function]) if style == "csv" else ""
+    return ",".join([*(show_name(n) for n in names), function]) if style == "csv" else ""
 
 
 def least_explored(
@@ -248,8 +304,9 @@ def least_explored(
         edges = [low + (high - low) * k / n_bins for k in (emptiest, emptiest + 1)]
         if log:
             edges = [math.exp(e) for e in edges]
+        low_edge, high_edge = _bound(round(edges[0], 4)), _bound(round(edges[1], 4))
         hints.append(
-            f"{name} between {_bound(round(edges[0], 4))} and {_bound(round(edges[1], 4))} "
+            f"{show_name(name)} between {low_edge} and {high_edge} "
             f"({counts[emptiest]} of {len(rows)} points)"
         )
     return hints
@@ -338,7 +395,7 @@ def tried_changes(
     for _, _, steps, row in nearby[:limit]:
         value = "pending" if row.value is None else format_number(row.value, precision)
         parts = [
-            f"{STEP_PREFIX}{name}: {_change_text(step, search_space[name], precision)}"
+            f"{show_name(STEP_PREFIX + name)}: {_change_text(step, search_space[name], precision)}"
             for name, step in zip(names, steps, strict=True)
         ]
         lines.append("; ".join([*parts, f"{function}: {value}"]))
@@ -355,19 +412,30 @@ def _change_text(step: float, distribution: BaseDistribution, precision: int | N
 
 
 def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, str]:
-    """The answer shapes the template shows: ``("a: <number>, b: <number>", '{"a": ...}')``."""
+    """The answer shapes the template shows: ``("a: <number>, b: <number>", '{"a": ...}')``.
+
+    The JSON example's reasoning key is :func:`~optuna_llm_sampler._answer.reasoning_key`'s (not
+    ``"reasoning"`` when a parameter has that name); choices that hold commas or quotes are
+    shown as JSON strings, as the answer may write them.
+
+    Example:
+        >>> answer_examples({"a": FloatDistribution(-7, 7)})
+        ('a: <number>', '{"a": <number>, "reasoning": "<one sentence>"}')
+    """
     text_parts, json_parts = [], []
     for name, dist in search_space.items():
+        key = json.dumps(name, ensure_ascii=False)
         if isinstance(dist, CategoricalDistribution):
-            text_parts.append(f"{name}: <one of {', '.join(str(c) for c in dist.choices)}>")
-            json_parts.append(f'"{name}": <one of the choices>')
+            shown = ", ".join(show_choice(c) for c in dist.choices)
+            text_parts.append(f"{show_name(name)}: <one of {shown}>")
+            json_parts.append(f"{key}: <one of the choices>")
         elif isinstance(dist, IntDistribution):
-            text_parts.append(f"{name}: <integer>")
-            json_parts.append(f'"{name}": <integer>')
+            text_parts.append(f"{show_name(name)}: <integer>")
+            json_parts.append(f"{key}: <integer>")
         else:
-            text_parts.append(f"{name}: <number>")
-            json_parts.append(f'"{name}": <number>')
-    json_parts.append('"reasoning": "<one sentence>"')
+            text_parts.append(f"{show_name(name)}: <number>")
+            json_parts.append(f"{key}: <number>")
+    json_parts.append(f'"{reasoning_key(search_space)}": "<one sentence>"')
     return ", ".join(text_parts), "{" + ", ".join(json_parts) + "}"
 
 
@@ -405,6 +473,7 @@ CONTEXT_VARIABLES = frozenset(
         "answer_format",
         "text_example",
         "json_example",
+        "reasoning_key",
     }
 )
 
@@ -454,20 +523,20 @@ def build_context(
     done_lines = [line for line, row in zip(lines, rows, strict=False) if not row.pending]
     pending_lines = [line for line, row in zip(lines, rows, strict=False) if row.pending]
     best = best_row(rows, direction)
-    text_example, json_example = answer_examples(
-        search_space if step_base is None else step_space(search_space)
-    )
+    answer_space = search_space if step_base is None else step_space(search_space)
+    key = reasoning_key(answer_space)
+    text_example, json_example = answer_examples(answer_space)
     step_base_line = None
     if step_base is not None:
         step_base_line = ", ".join(
-            f"{name}: {format_param(step_base[name], dist, precision)}"
+            f"{show_name(name)}: {format_param(step_base[name], dist, precision)}"
             for name, dist in search_space.items()
         )
     if n_candidates > 1:
         point = json_example.rsplit(", ", 1)[0] + "}"
         json_example = (
             f'{{"candidates": [{point}, ... ({n_candidates} different points in all)], '
-            '"reasoning": "<one sentence>"}'
+            f'"{key}": "<one sentence>"}}'
         )
     maximize = direction == StudyDirection.MAXIMIZE
     numeric = [p for p in params if p["kind"] != "categorical"]
@@ -533,6 +602,7 @@ def build_context(
         "answer_format": answer_format,
         "text_example": text_example,
         "json_example": json_example,
+        "reasoning_key": key,
     }
     if extra:
         clash = set(extra) & CONTEXT_VARIABLES
@@ -549,7 +619,8 @@ def render_prompt(template: jinja2.Template, context: Mapping[str, Any]) -> list
     message with a line ``[system]`` and the user message with a line ``[user]``.
 
     Raises:
-        ValueError: The template uses a variable the context does not define.
+        ValueError: The template uses a variable the context does not define, or fails otherwise
+            (an expression that raises, such as ``{{ budget + 'x' }}``).
     """
     try:
         text = template.render(**context)
@@ -557,6 +628,11 @@ def render_prompt(template: jinja2.Template, context: Mapping[str, Any]) -> list
         raise ValueError(
             f"the prompt template uses an undefined variable ({error.message}); "
             "see docs/prompts.md for the variables a template can use."
+        ) from error
+    except Exception as error:
+        raise ValueError(
+            f"the prompt template fails to render ({type(error).__name__}: {error}); "
+            "fix the template (docs/prompts.md lists its variables)."
         ) from error
     text = text.strip("\n")
     if text.startswith("[system]\n") and "\n[user]\n" in text:
@@ -566,7 +642,10 @@ def render_prompt(template: jinja2.Template, context: Mapping[str, Any]) -> list
 
 
 def feedback_message(error: str, context: Mapping[str, Any]) -> Message:
-    """The message that re-asks after an unusable answer, with the problem named."""
+    """The message that re-asks after an unusable answer, with the problem named (at most
+    1500 characters of it: the problems of a hundred candidates are not all sent back)."""
+    if len(error) > _MAX_FEEDBACK_CHARS:
+        error = error[: _MAX_FEEDBACK_CHARS - 1] + "…"
     if context["answer_format"] == "json":
         shape = f"a JSON object {context['json_example']}"
     elif context.get("n_candidates", 1) > 1:

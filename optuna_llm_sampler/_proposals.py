@@ -58,7 +58,9 @@ def read_candidates(
 ) -> tuple[list[Candidate], list[str]]:
     """The usable points of an answer, and the problems of the others.
 
-    With ``base`` (steps from the best point), the answer holds changes to that point.
+    With ``base`` (steps from the best point), the answer holds changes to that point. Of an
+    answer listing more candidates than asked, the first twice ``n_candidates`` are read: a few
+    extra are a model's habit, thousands would only spend the trial's time.
 
     Raises:
         AnswerError: The answer cannot be read at all; the message says why.
@@ -67,7 +69,7 @@ def read_candidates(
     if proposal.n_candidates == 1:
         answers = [parse_answer(text, answer_space)]
     else:
-        answers = parse_candidates(text, answer_space)
+        answers = parse_candidates(text, answer_space, limit=2 * proposal.n_candidates)
     problems: list[str] = []
     usable: list[Candidate] = []
     for answer in answers:

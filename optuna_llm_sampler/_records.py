@@ -35,9 +35,12 @@ REASONING = "llm_reasoning"
 FALLBACK = "llm_fallback"
 CLIPPED = "llm_clipped"
 CANDIDATES = "llm_candidates"
+ANSWER_CUT = "llm_answer_cut"
 CONVERSATION_PREFIX = "llm:conversation:"
 CONVERSATION_COUNT = "llm:conversation:n"
 SYSTEM_ATTR_MAX_LENGTH = 2045
+# More tokens than any model reads or writes in one call: a count above it is a server's error.
+MAX_TOKENS_PER_CALL = 10_000_000
 
 
 @dataclass
@@ -54,7 +57,10 @@ class LLMRecord:
         fallback: Why the independent sampler chose the parameters instead, or ``None``.
         clipped: Parameters the sampler moved into range (``out_of_range="clip"``).
         candidates: Usable candidates the choice was made among (``n_candidates > 1``), else 0.
-        messages: The whole conversation: prompt, answers and feedback, in order.
+        answer_cut: Characters cut from over-long answers before they were parsed, over all
+            attempts (0 when none was cut).
+        messages: The whole conversation: prompt, answers (a bounded excerpt of a long one) and
+            feedback, in order.
         proposal: The parameters the trial was given.
     """
 
@@ -67,6 +73,7 @@ class LLMRecord:
     fallback: str | None = None
     clipped: list[str] = field(default_factory=list)
     candidates: int = 0
+    answer_cut: int = 0
     messages: list[Message] = field(default_factory=list)
     proposal: dict[str, Any] = field(default_factory=dict)
 
@@ -87,7 +94,39 @@ class LLMRecord:
             attrs[CLIPPED] = ",".join(self.clipped)
         if self.candidates:
             attrs[CANDIDATES] = self.candidates
+        if self.answer_cut:
+            attrs[ANSWER_CUT] = self.answer_cut
         return attrs
+
+
+def token_count(value: object) -> int:
+    """A provider's token count as the record adds it: 0 (unknown) unless it is an integer from
+    0 to :data:`MAX_TOKENS_PER_CALL`, so a negative or absurd count cannot defeat
+    ``max_total_tokens``.
+
+    Example:
+        >>> token_count(12), token_count(-5), token_count(2.5), token_count(10**12)
+        (12, 0, 0, 0)
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 <= value <= MAX_TOKENS_PER_CALL else 0
+
+
+def _stored_int(value: object) -> int:
+    """A count read back from storage; 0 for anything but a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if isinstance(value, float) and not (value.is_integer() and value >= 0):
+        return 0
+    return max(0, int(value))
+
+
+def _stored_float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    number = float(value)
+    return number if number >= 0 and number != float("inf") else 0.0
 
 
 def chunk_text(text: str, limit: int = SYSTEM_ATTR_MAX_LENGTH) -> list[str]:
@@ -155,6 +194,7 @@ def get_llm_record(trial: FrozenTrial) -> LLMRecord | None:
         fallback=attrs.get(FALLBACK),
         clipped=clipped.split(",") if isinstance(clipped, str) and clipped else [],
         candidates=int(attrs.get(CANDIDATES, 0)),
+        answer_cut=int(attrs.get(ANSWER_CUT, 0)),
         messages=messages,
         proposal=proposal,
     )
@@ -202,10 +242,11 @@ def usage_of_trials(trials: Iterable[FrozenTrial]) -> LLMUsage:
             continue
         llm_trials += 1
         fallbacks += FALLBACK in attrs
-        calls += int(attrs.get(ATTEMPTS, 0))
-        prompt += int(attrs.get(PROMPT_TOKENS, 0))
-        completion += int(attrs.get(COMPLETION_TOKENS, 0))
-        latency += float(attrs.get(LATENCY, 0.0))
+        # Stored values are read defensively: a budget must hold whatever a storage holds.
+        calls += _stored_int(attrs.get(ATTEMPTS, 0))
+        prompt += _stored_int(attrs.get(PROMPT_TOKENS, 0))
+        completion += _stored_int(attrs.get(COMPLETION_TOKENS, 0))
+        latency += _stored_float(attrs.get(LATENCY, 0.0))
     return LLMUsage(
         llm_trials=llm_trials,
         proposals=llm_trials - fallbacks,

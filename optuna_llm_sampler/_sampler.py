@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+import math
 import threading
 import time
 from typing import Any
@@ -14,19 +15,25 @@ from typing import TYPE_CHECKING
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.distributions import FloatDistribution
 from optuna.samplers import BaseSampler
 from optuna.search_space import IntersectionSearchSpace
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_llm_sampler._answer import answer_excerpt
 from optuna_llm_sampler._answer import AnswerError
 from optuna_llm_sampler._answer import build_candidates_schema
 from optuna_llm_sampler._answer import build_json_schema
+from optuna_llm_sampler._answer import cut_answer
+from optuna_llm_sampler._answer import text_safe_name
 from optuna_llm_sampler._claims import claim_proposal
 from optuna_llm_sampler._claims import PerTrialRandomSampler
 from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
+from optuna_llm_sampler._history import fixed_params
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler._options import AbsolutePoints
@@ -48,12 +55,14 @@ from optuna_llm_sampler._prompt import render_prompt
 from optuna_llm_sampler._prompt import shown_key
 from optuna_llm_sampler._prompt import suggested_step
 from optuna_llm_sampler._prompt import tried_changes
+from optuna_llm_sampler._proposals import Candidate
 from optuna_llm_sampler._proposals import choose
 from optuna_llm_sampler._proposals import read_candidates
 from optuna_llm_sampler._proposals import repeat_problem
 from optuna_llm_sampler._proposals import rows_by_shown_key
 from optuna_llm_sampler._proposals import show_point
 from optuna_llm_sampler._records import LLMRecord
+from optuna_llm_sampler._records import token_count
 from optuna_llm_sampler._records import usage_of_trials
 from optuna_llm_sampler._records import write_record
 from optuna_llm_sampler._space import step_space
@@ -245,6 +254,7 @@ class LLMSampler(BaseSampler):
             if self._prompt.answer_format == "auto"
             else self._prompt.answer_format
         )
+        self._check_template(n_startup_trials)
         self._n_startup_trials = n_startup_trials
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
@@ -252,6 +262,32 @@ class LLMSampler(BaseSampler):
         self._independent_sampler = independent_sampler or PerTrialRandomSampler(seed=seed)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._init_process_state()
+
+    def _check_template(self, n_startup_trials: int) -> None:
+        """Render the template once on a representative prompt (two parameters, two completed
+        trials and a running one; no history too when the LLM answers from the first trial), so
+        an undefined variable or a failing expression is an error here, not at the first LLM
+        trial after the startup trials ran."""
+        space: dict[str, BaseDistribution] = {
+            "x": FloatDistribution(-1.0, 1.0),
+            "y": FloatDistribution(-1.0, 1.0),
+        }
+        rows = [
+            HistoryEntry(0, {"x": 0.5, "y": -0.5}, 1.0),
+            HistoryEntry(1, {"x": -0.25, "y": 0.25}, 0.5),
+            HistoryEntry(2, {"x": 0.0, "y": 0.75}, None),
+        ]
+        cache = _HistoryCache()
+        histories = [rows] + ([[]] if n_startup_trials == 0 else [])
+        for shown in histories:
+            proposal = self._proposal_for(space)
+            try:
+                context = self._build_context(
+                    StudyDirection.MAXIMIZE, len(shown), space, shown, cache, proposal
+                )
+                render_prompt(self._template, context)
+            except ValueError as error:
+                raise ValueError(f"PromptOptions.template: {error}") from error
 
     def _init_process_state(self) -> None:
         """State of this process only: not pickled, never shared with other workers."""
@@ -311,20 +347,23 @@ class LLMSampler(BaseSampler):
         if n_complete < self._n_startup_trials:
             return {}
 
+        fixed = fixed_params(trial, search_space)
+        if len(fixed) == len(search_space):
+            return {}  # study.enqueue_trial fixed the whole point: nothing to ask
         record = LLMRecord(model=self._client.model)
         if self._max_total_tokens is not None:
             spent = usage_of_trials(trials).total_tokens
             if spent >= self._max_total_tokens:
                 self._warn_token_budget_spent(spent)
                 record.fallback = f"token budget spent ({spent} >= {self._max_total_tokens})"
-                return self._fall_back(study, trial, search_space, record)
+                return self._fall_back(study, trial, search_space, record, fixed)
 
         cache = self._cache_for(study, search_space)
         rows = collect_history(trials, search_space, exclude_number=trial.number, memo=cache.rows)
         proposal = self._proposal_for(search_space)
         context = self._context(study, trial, search_space, rows, cache, proposal)
         messages = render_prompt(self._template, context)
-        return self._ask(study, trial, search_space, context, messages, record, cache)
+        return self._ask(study, trial, search_space, context, messages, record, cache, fixed)
 
     def sample_independent(
         self,
@@ -359,6 +398,26 @@ class LLMSampler(BaseSampler):
         cache: _HistoryCache,
         proposal: Proposal,
     ) -> dict[str, Any]:
+        return self._build_context(
+            study.direction, trial.number, search_space, rows, cache, proposal
+        )
+
+    def _format_for(self, search_space: Mapping[str, BaseDistribution]) -> AnswerFormat:
+        """The answer format for this space: JSON where a name (or a step's ``change_`` name)
+        is one the text format cannot carry (a comma, colon, quote, line break...)."""
+        if self._answer_format == "text" and not all(map(text_safe_name, search_space)):
+            return "json"
+        return self._answer_format
+
+    def _build_context(
+        self,
+        direction: StudyDirection,
+        step_number: int,
+        search_space: Mapping[str, BaseDistribution],
+        rows: Sequence[HistoryEntry],
+        cache: _HistoryCache,
+        proposal: Proposal,
+    ) -> dict[str, Any]:
         function = function_label(list(search_space))
         prompt, history = self._prompt, self._history
 
@@ -379,7 +438,7 @@ class LLMSampler(BaseSampler):
 
         shown = select_history(
             rows,
-            direction=study.direction,
+            direction=direction,
             mode=history.mode,
             best_k=history.best_k,
             recent_k=history.recent_k,
@@ -387,13 +446,13 @@ class LLMSampler(BaseSampler):
             line_tokens=lambda row: line_and_tokens(row)[1],
         )
         steps = proposal if isinstance(proposal, StepsFromBest) else None
-        step_base = None if steps is None else self._step_base(study, search_space, rows)
+        step_base = None if steps is None else self._step_base(direction, search_space, rows)
         step_size, since_best = prompt.search_std, 0
         if steps is not None and prompt.search_std is not None:
             step_size, since_best = suggested_step(
                 rows,
                 search_space,
-                direction=study.direction,
+                direction=direction,
                 search_std=prompt.search_std,
                 widen_after=steps.widen_after,
             )
@@ -401,13 +460,15 @@ class LLMSampler(BaseSampler):
             search_space=search_space,
             rows=shown,
             n_rows_total=sum(not row.pending for row in rows),
-            direction=study.direction,
-            step_number=trial.number,
+            direction=direction,
+            step_number=step_number,
             budget=prompt.budget,
             search_std=prompt.search_std,
             expected_optimum=prompt.expected_optimum,
             task_description=prompt.task_description,
-            answer_format=self._answer_format,
+            answer_format=self._format_for(
+                search_space if step_base is None else step_space(search_space)
+            ),
             precision=prompt.precision,
             extra=prompt.template_vars,
             lines=[line_and_tokens(row)[0] for row in shown],
@@ -431,14 +492,14 @@ class LLMSampler(BaseSampler):
 
     def _step_base(
         self,
-        study: Study,
+        direction: StudyDirection,
         search_space: Mapping[str, BaseDistribution],
         rows: Sequence[HistoryEntry],
     ) -> dict[str, Any]:
         """The point answers are changes to: the best completed row, or the middle of the box
         before any trial completed."""
         step_space(search_space)  # a clear ValueError for categorical or log-scale parameters
-        best = best_row(rows, study.direction)
+        best = best_row(rows, direction)
         if best is None:
             return {
                 name: (dist.low + dist.high) / 2  # type: ignore[attr-defined]
@@ -465,9 +526,11 @@ class LLMSampler(BaseSampler):
         base: Mapping[str, Any] | None,
         n_candidates: int,
     ) -> dict[str, Any] | None:
-        if self._answer_format != "json":
-            return None
         answer_space = search_space if base is None else step_space(search_space)
+        if self._format_for(answer_space) != "json":
+            return None
+        if self._answer_format != "json" and not self._client.supports_schema:
+            return None  # JSON only because of the names: the prompt asks, the client cannot
         if n_candidates == 1:
             return build_json_schema(answer_space)
         return build_candidates_schema(answer_space, n_candidates)
@@ -481,11 +544,13 @@ class LLMSampler(BaseSampler):
         messages: list[Message],
         record: LLMRecord,
         cache: _HistoryCache,
+        fixed: Mapping[str, Any],
     ) -> dict[str, Any]:
         base = context.get("step_base")
         proposal = self._proposal_for(search_space)
         schema = self._schema(search_space, base, proposal.n_candidates)
         conversation = list(messages)
+        answers: set[str] = set()
         problem = "no answer"
         for _ in range(1 + self._max_retries):
             started = time.perf_counter()
@@ -504,16 +569,26 @@ class LLMSampler(BaseSampler):
                     f"Trial {trial.number}: the LLM call failed ({record.fallback}); "
                     "sampling it with the independent sampler."
                 )
-                return self._fall_back(study, trial, search_space, record)
-            record.latency_s += completion.latency_s or (time.perf_counter() - started)
-            record.prompt_tokens += completion.prompt_tokens or 0
-            record.completion_tokens += completion.completion_tokens or 0
-            record.model = completion.model or record.model
-            repeated = any(
-                m.role == "assistant" and m.content.strip() == completion.text.strip()
-                for m in conversation[len(messages) :]
-            )
-            conversation.append(Message("assistant", completion.text))
+                return self._fall_back(study, trial, search_space, record, fixed)
+            latency = getattr(completion, "latency_s", None)
+            if not (isinstance(latency, (int, float)) and math.isfinite(latency) and latency > 0):
+                latency = time.perf_counter() - started
+            record.latency_s += latency
+            # Counts are the server's word: a negative or absurd one is unknown (0), so that it
+            # can neither refund nor exhaust max_total_tokens.
+            record.prompt_tokens += token_count(getattr(completion, "prompt_tokens", None))
+            record.completion_tokens += token_count(getattr(completion, "completion_tokens", None))
+            model = getattr(completion, "model", None)
+            record.model = model[:200] if isinstance(model, str) and model else record.model
+            raw = getattr(completion, "text", None)
+            raw = raw if isinstance(raw, str) else ""
+            # Parsing sees a bounded text, and the record and the re-ask a bounded excerpt: a
+            # huge answer is neither parsed at length, stored, nor sent back whole.
+            text, cut = cut_answer(raw)
+            record.answer_cut += cut
+            repeated = text.strip() in answers
+            answers.add(text.strip())
+            conversation.append(Message("assistant", answer_excerpt(raw)))
             if repeated:
                 # The same text fails for the same reason (parsing is deterministic and the
                 # history only grows); a model that ignored the feedback once will mostly ignore
@@ -522,7 +597,7 @@ class LLMSampler(BaseSampler):
                 break
             try:
                 params = self._accept(
-                    study, trial, search_space, completion.text, cache, record, proposal, base
+                    study, trial, search_space, text, cache, record, proposal, base, fixed
                 )
             except AnswerError as error:
                 problem = str(error)
@@ -537,7 +612,7 @@ class LLMSampler(BaseSampler):
         _logger.info(
             f"Trial {trial.number}: {record.fallback}; sampling it with the independent sampler."
         )
-        return self._fall_back(study, trial, search_space, record)
+        return self._fall_back(study, trial, search_space, record, fixed)
 
     def _accept(
         self,
@@ -549,16 +624,30 @@ class LLMSampler(BaseSampler):
         record: LLMRecord,
         proposal: Proposal,
         base: Mapping[str, Any] | None,
+        fixed: Mapping[str, Any],
     ) -> dict[str, Any]:
         """The point an answer proposes, checked against every tried point and claimed; with
-        several candidates, the best-scored usable one.
+        several candidates, the best-scored usable one. Parameters that ``study.enqueue_trial``
+        fixed take their fixed values: the point checked and recorded is the one evaluated.
 
         Raises:
             AnswerError: Nothing in the answer is usable; the message says why.
         """
-        usable, problems = read_candidates(text, search_space, proposal, base)
+        try:
+            usable, problems = read_candidates(text, search_space, proposal, base)
+        except AnswerError:
+            raise
+        except Exception as error:  # a parser bug must not crash a study: it is a re-ask
+            raise AnswerError(
+                f"the answer could not be read ({type(error).__name__}). Answer in the format "
+                "asked for."
+            ) from error
         if not usable:
             raise AnswerError(" ".join(problems))
+        if fixed:
+            usable = [
+                Candidate({**c.params, **fixed}, c.clipped, c.reasoning, c.changes) for c in usable
+            ]
         precision = self._prompt.precision
         memo = cache.rows
 
@@ -574,8 +663,11 @@ class LLMSampler(BaseSampler):
         with self._lock:
             # Read the trials fresh: other threads and processes proposed and finished trials
             # while the LLM was answering (the memo keeps completed trials cheap to re-read).
+            # Waiting trials too: an enqueued point will be evaluated, so it is not proposed again.
             trials = study._storage.get_all_trials(
-                study._study_id, deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)
+                study._study_id,
+                deepcopy=False,
+                states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING),
             )
             rows = collect_history(trials, search_space, exclude_number=trial.number, memo=memo)
             shown = rows_by_shown_key(rows, search_space, precision, key_of=shown_key_of)
@@ -626,11 +718,13 @@ class LLMSampler(BaseSampler):
         trial: FrozenTrial,
         search_space: Mapping[str, BaseDistribution],
         record: LLMRecord,
+        fixed: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         params = {
             name: self._independent_sampler.sample_independent(study, trial, name, distribution)
             for name, distribution in search_space.items()
         }
+        params.update(fixed or {})  # the trial evaluates the enqueued values, so they are recorded
         record.proposal = params
         with self._lock:
             write_record(study._storage, trial._trial_id, record)

@@ -26,6 +26,10 @@ from optuna_llm_sampler._options import OutOfRange
 
 
 STEP_PREFIX = "change_"
+_NUMBER = re.compile(r"\s*(" + NUMBER_PATTERN + r")\s*")
+# A number written with a decimal comma or separators (1,5 or 1,000.5): asked again, never read
+# as the digits before the comma.
+_COMMA_NUMBER = re.compile(r"\s*[-+]?[\d.]+(?:,[\d.]+)+\s*")
 
 
 def step_space(search_space: Mapping[str, BaseDistribution]) -> dict[str, BaseDistribution]:
@@ -65,7 +69,7 @@ def add_changes(base: Mapping[str, Any], answer: ParsedAnswer) -> ParsedAnswer:
         raw = answer.values[STEP_PREFIX + name]
         try:
             values[name] = float(value) + float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             values[name] = raw
     return ParsedAnswer(values, answer.reasoning)
 
@@ -92,8 +96,8 @@ def changes_out_of_range(
         raw = answer.values.get(STEP_PREFIX + name)
         try:
             value = float(base[name]) + float(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue  # not a number: validation names it
+        except (TypeError, ValueError, OverflowError):
+            continue  # not a (finite) number: validation names it
         low, high = float(dist.low), float(dist.high)
         slack = 1e-9 * (high - low)
         if low - slack <= value <= high + slack or not math.isfinite(value):
@@ -187,10 +191,19 @@ def _to_number(name: str, raw: Any) -> float:
     if isinstance(raw, bool):
         raise AnswerError(f"{name}={raw!r} is not a number.")
     if isinstance(raw, (int, float)):
-        number = float(raw)
+        try:
+            number = float(raw)
+        except OverflowError:  # an int of hundreds of digits
+            number = math.inf
     else:
-        match = re.fullmatch(r"\s*(" + NUMBER_PATTERN + r")\s*", str(raw).replace("−", "-"))
+        text = str(raw).replace("−", "-") if isinstance(raw, str) else show_value(raw)
+        match = _NUMBER.fullmatch(text)
         if match is None:
+            if _COMMA_NUMBER.fullmatch(text):
+                raise AnswerError(
+                    f"{name}={show_value(raw)} is written with a comma: write numbers with a "
+                    "decimal point and no separators (like 1.5)."
+                )
             raise AnswerError(f"{name}={show_value(raw)} is not a number.")
         number = float(match.group(1))
     if not math.isfinite(number):
@@ -227,7 +240,16 @@ def show_value(value: Any) -> str:
         >>> show_value(1.0), show_value(-0.5), show_value("x")
         ('1', '-0.5', 'x')
     """
-    text = f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        text = value[:41]
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        try:
+            text = str(value)
+        except ValueError:  # an int longer than Python prints
+            text = "a number of too many digits"
+    text = text.replace("\n", " ")
     return text if len(text) <= 40 else text[:39] + "…"
 
 

@@ -60,7 +60,7 @@ def unavailable_reason() -> str | None:
     try:
         import psycopg2  # noqa: F401
     except ImportError:
-        return 'psycopg2 is not installed: pip install "optuna-llm-sampler[postgres]"'
+        return 'psycopg2 is not installed: pip install ".[postgres]" (from the checkout)'
     return None
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 import pytest
 
+from optuna_llm_sampler._answer import answer_excerpt
 from optuna_llm_sampler._answer import AnswerError
 from optuna_llm_sampler._answer import build_candidates_schema
 from optuna_llm_sampler._answer import build_json_schema
+from optuna_llm_sampler._answer import cut_answer
+from optuna_llm_sampler._answer import EXCERPT_CHARS
+from optuna_llm_sampler._answer import MAX_ANSWER_CHARS
 from optuna_llm_sampler._answer import parse_answer
 from optuna_llm_sampler._answer import parse_candidates
+from optuna_llm_sampler._answer import reasoning_key
+from optuna_llm_sampler._answer import text_safe_name
 from optuna_llm_sampler._space import snap_params
 
 
@@ -85,9 +96,184 @@ def test_json_schema_shape() -> None:
     assert schema["additionalProperties"] is False
 
 
-def test_json_schema_rejects_reserved_name() -> None:
-    with pytest.raises(ValueError, match="reasoning"):
-        build_json_schema({"reasoning": FloatDistribution(0, 1)})
+@pytest.mark.parametrize(
+    ("names", "key"),
+    [
+        (["a", "b"], "reasoning"),
+        (["reasoning", "b"], "reason"),
+        (["Reasoning "], "reason"),  # case and spaces aside: a model writes either
+        (["reasoning", "reason", "explanation", "rationale"], "_reasoning"),
+    ],
+)
+def test_the_reasoning_key_is_one_no_parameter_uses(names: list[str], key: str) -> None:
+    space = {name: FloatDistribution(0, 1) for name in names}
+    assert reasoning_key(names) == key
+    schema = build_json_schema(space)
+    assert schema["required"] == [*names, key]
+    assert schema["properties"][key] == {"type": "string", "maxLength": 160}
+    candidates = build_candidates_schema(space, 2)
+    assert candidates["required"] == ["candidates", key]
+    assert set(candidates["properties"]["candidates"]["items"]["properties"]) == set(names)
+    point = {name: 0.5 for name in names}
+    answer = parse_answer(json.dumps({**point, key: "Why not."}), names)
+    assert answer.values == point and answer.reasoning == "Why not."
+    both = json.dumps({"candidates": [point, point], key: "Twice."})
+    assert [c.values for c in parse_candidates(both, names)] == [point, point]
+    assert parse_candidates(both, names)[0].reasoning == "Twice."
+
+
+def test_a_parameter_named_reasoning_is_read_in_the_text_format_too() -> None:
+    answer = parse_answer("reasoning: 0.25, b: 0.5\nA sentence.", ["reasoning", "b"])
+    assert answer.values == {"reasoning": "0.25", "b": "0.5"}
+    assert answer.reasoning == "A sentence."
+
+
+# Names that differ in case or spacing only: each takes the value written with it exactly.
+EXACT_NAMES = [
+    (["a", "A"], '{"a": 0.1, "A": 0.9}', {"a": 0.1, "A": 0.9}),
+    (["a", "A"], '{"A": 0.9, "a": 0.1}', {"a": 0.1, "A": 0.9}),
+    (["a", "A"], "a: 0.1, A: 0.9", {"a": "0.1", "A": "0.9"}),
+    (["a", "A"], "A: 0.9, a: 0.1", {"a": "0.1", "A": "0.9"}),
+    (["lr", "LR", "Lr"], '{"Lr": 3, "LR": 2, "lr": 1}', {"lr": 1, "LR": 2, "Lr": 3}),
+    (["x y", "xy"], '{"xy": 2, "x y": 1}', {"x y": 1, "xy": 2}),
+    # Unambiguous: another case or spacing is read.
+    (["alpha", "beta"], '{"Alpha": 1, " BETA ": 2}', {"alpha": 1, "beta": 2}),
+    (["learning rate"], "Learning  Rate: 0.5", {"learning rate": "0.5"}),
+    # Names a and A, keys a and " A ": " A " is the only key left for A.
+    (["a", "A"], '{"a": 1, " A ": 2}', {"a": 1, "A": 2}),
+]
+
+
+@pytest.mark.parametrize(("names", "text", "values"), EXACT_NAMES)
+def test_names_match_exactly_first(names: list[str], text: str, values: dict) -> None:
+    assert parse_answer(text, names).values == values
+
+
+@pytest.mark.parametrize(
+    ("names", "text"),
+    [
+        (["a", "A", "b"], '{"A": 0.9, "b": 1}'),
+        (["a", "A", "b"], "A: 0.9, b: 1"),
+        (["a", "A", "b"], '{"a": 1, "b": 3}'),
+        (["ab", "AB"], '{"Ab": 1, "aB": 2}'),
+        (["a", "a_"], "a_: 1"),  # a mention of a_ is none of a
+        (["a", "_a"], "_a: 1"),
+    ],
+)
+def test_a_name_is_no_match_for_another_name(names: list[str], text: str) -> None:
+    """With parameters ``a`` and ``A``, an answer holding only ``A`` names no value for ``a``."""
+    with pytest.raises(AnswerError, match="no value found for"):
+        parse_answer(text, names)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="aAbB _", min_size=1, max_size=4).filter(str.strip),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    ),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+)
+def test_every_name_gets_its_own_value_in_json_and_text(names, rng, as_text: bool) -> None:
+    """The class: names equal up to case or spaces, written in any order."""
+    order = list(names)
+    rng.shuffle(order)
+    if as_text and not all(text_safe_name(n) for n in names):
+        as_text = False  # the sampler asks for JSON for such names
+    if as_text:
+        text = ", ".join(f"{name}: {names.index(name)}" for name in order)
+        expected: dict = {name: str(names.index(name)) for name in names}
+    else:
+        text = json.dumps({name: names.index(name) for name in order})
+        expected = {name: names.index(name) for name in names}
+    assert parse_answer(text, names).values == expected
+    candidates = parse_candidates(f"{text}\n{text}", names)
+    assert all(c.values == expected for c in candidates)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1,5, b: 2,5",
+        "a: 1,5; b: 2",
+        "a = 1,5\nb = 2,5",
+        "a: -0,25, b: 2",
+        "a: 1,000.5, b: 2",
+        '{"a": 1,5, "b": 2}',
+        '{"a": "1,5", "b": 2}',
+    ],
+)
+def test_a_decimal_comma_is_asked_again_never_truncated(text: str) -> None:
+    answer = parse_answer(text, ["a", "b"])
+    with pytest.raises(
+        AnswerError, match="a=.* is written with a comma: write numbers with a dec"
+    ):
+        snap_params(answer.values, AB)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-6, 6),
+    st.integers(0, 10**6),
+    st.sampled_from([", ", "; ", "\n", " "]),
+    st.sampled_from([":", "=", " :", "**:"]),
+)
+def test_no_number_with_a_decimal_comma_is_read_as_its_integer_part(
+    whole: int, fraction: int, separator: str, assign: str
+) -> None:
+    text = f"a{assign} {whole},{fraction}{separator}b{assign} 1"
+    try:
+        params, _ = snap_params(parse_answer(text, ["a", "b"]).values, AB)
+    except AnswerError as error:
+        assert "decimal point" in str(error)
+    else:
+        raise AssertionError(f"{text!r} was read as {params}")
+
+
+def test_quoted_values_carry_commas_colons_and_quotes() -> None:
+    space = {"opt": CategoricalDistribution(["x, y", 'say "hi"', "a: b", "plain"]), "n": AB["a"]}
+    for choice in space["opt"].choices:
+        text = f"opt: {json.dumps(choice)}, n: 1\nA choice."
+        answer = parse_answer(text, ["opt", "n"])
+        assert snap_params(answer.values, space)[0] == {"opt": choice, "n": 1.0}
+        assert answer.reasoning == "A choice."
+
+
+def test_cut_answer_keeps_the_head_and_the_tail_and_counts_the_cut() -> None:
+    text = "a: 1, b: 2\n" + "x" * 200_000 + "\nThe end."
+    cut, count = cut_answer(text)
+    assert len(cut) <= MAX_ANSWER_CHARS + 1 and count == len(text) - MAX_ANSWER_CHARS
+    assert cut.startswith("a: 1, b: 2\n") and cut.endswith("\nThe end.")
+    assert cut_answer("a: 1") == ("a: 1", 0)
+    excerpt = answer_excerpt(text)
+    assert len(excerpt) <= EXCERPT_CHARS + 60
+    assert f"[… {len(text) - EXCERPT_CHARS} characters left out …]" in excerpt
+    assert excerpt.startswith("a: 1, b: 2") and excerpt.endswith("The end.")
+    assert answer_excerpt("short") == "short"
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("a", True),
+        ("learning rate", True),
+        ("x_1", True),
+        ("a,b", False),
+        ("a:b", False),
+        ("a;b", False),
+        ("a=b", False),
+        ('a"b', False),
+        ("a'b", False),
+        ("a\nb", False),
+        (" a", False),
+        ("", False),
+    ],
+)
+def test_text_safe_names(name: str, safe: bool) -> None:
+    assert text_safe_name(name) is safe
 
 
 CANDIDATE_ANSWERS = [

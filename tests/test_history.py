@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import datetime
 
+from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 from optuna.trial import create_trial
 from optuna.trial import TrialState
@@ -10,6 +12,7 @@ import pytest
 
 from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
+from optuna_llm_sampler._history import fixed_params
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import select_history
 
@@ -118,3 +121,33 @@ def test_estimate_tokens_counts_digits() -> None:
     assert estimate_tokens("a: -0.3; b: 2.9; f(a,b): 12.5") == 24
     full = "a: -0.30000000000000004; b: 2.9; f(a,b): -12.345678901234567"
     assert estimate_tokens(full) > 2 * estimate_tokens("a: -0.3; b: 2.9; f(a,b): -12.35")
+
+
+def test_enqueued_points_are_pending_rows_whether_waiting_or_running() -> None:
+    waiting = create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {"a": 1}})
+    waiting.number = 5
+    partial = create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {"a": 2}})
+    partial.number = 6
+    running = create_trial(
+        state=TrialState.RUNNING,
+        system_attrs={"fixed_params": {"a": 3}, "llm:proposal": '{"a": 0.5, "b": 4}'},
+    )
+    running.number = 7
+    full = create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {"a": 1, "b": 2}})
+    full.number = 8
+    rows = collect_history([waiting, partial, running, full], SPACE)
+    # The fixed values win over a proposal published before them: they are what is evaluated.
+    assert [(r.number, dict(r.params), r.pending) for r in rows] == [
+        (7, {"a": 3.0, "b": 4}, True),
+        (8, {"a": 1.0, "b": 2.0}, True),
+    ]
+
+
+def test_fixed_params_in_the_distributions_external_form() -> None:
+    space = {**SPACE, "opt": CategoricalDistribution(["x", "y"]), "n": IntDistribution(0, 9)}
+    trial = create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": {"a": 1, "opt": "y", "n": 3, "other": 7, "b": "junk"}},
+    )
+    assert fixed_params(trial, space) == {"a": 1.0, "opt": "y", "n": 3}
+    assert fixed_params(create_trial(state=TrialState.WAITING), space) == {}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 from optuna.distributions import CategoricalDistribution
@@ -10,12 +12,15 @@ import pytest
 
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._prompt import answer_examples
 from optuna_llm_sampler._prompt import build_context
 from optuna_llm_sampler._prompt import CONTEXT_VARIABLES
+from optuna_llm_sampler._prompt import feedback_message
 from optuna_llm_sampler._prompt import format_number
 from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler._prompt import least_explored
 from optuna_llm_sampler._prompt import load_template
+from optuna_llm_sampler._prompt import looks_like_path
 from optuna_llm_sampler._prompt import render_prompt
 from optuna_llm_sampler._prompt import suggested_step
 from optuna_llm_sampler._prompt import tried_changes
@@ -306,3 +311,85 @@ def test_tried_changes_render_before_the_answer_request() -> None:
 def test_context_variables_name_every_variable_a_template_can_use() -> None:
     # The sampler rejects a clashing template_vars key at construction from this set alone.
     assert set(_context([])) == CONTEXT_VARIABLES
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["prompts/mine.j2", "mine.txt", "MINE.TXT", "./mine", "a/b", "mine.jinja2", " mine.j2 "],
+)
+def test_a_template_that_looks_like_a_path_but_names_no_file_is_an_error(
+    template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert looks_like_path(template)
+    with pytest.raises(ValueError, match="does not exist; pass an existing file, or the"):
+        load_template(template)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["Propose {{ param_names | join('/') }}", "{{ history_table }} in a/b.txt", "Plain words"],
+)
+def test_jinja_sources_and_plain_text_are_templates(template: str) -> None:
+    assert not looks_like_path(template)
+    load_template(template)
+
+
+def test_a_txt_template_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "mine.txt"
+    path.write_text("Iteration {{ step_number }}")
+    assert render_prompt(load_template(str(path)), _context([]))[0].content == "Iteration 0"
+
+
+@pytest.mark.parametrize(
+    "template", ["{{ budget + 'x' }}", "{{ history | first | attr('nope') | int + none }}"]
+)
+def test_a_template_that_fails_to_render_is_a_value_error(template: str) -> None:
+    with pytest.raises(ValueError, match="fails to render|undefined variable"):
+        render_prompt(load_template(template), _context([HistoryEntry(0, {"a": 1, "b": 2}, 3)]))
+
+
+NASTY = ["x, y", 'say "hi"', "line\nbreak", "a: b", "semi;colon", " padded ", "", "plain"]
+
+
+@pytest.mark.parametrize("style", ["csv", "tutorial"])
+def test_names_and_choices_that_hold_delimiters_are_quoted_in_the_history(style: str) -> None:
+    space = {"a,b": FloatDistribution(-7, 7), "opt\n": CategoricalDistribution(NASTY)}
+    rows = [HistoryEntry(i, {"a,b": i / 4, "opt\n": choice}, i) for i, choice in enumerate(NASTY)]
+    context = _context(rows, search_space=space, history_style=style, precision=3)
+    table = context["history_table"].split("\n")
+    assert len(table) == len(NASTY)  # one line per row
+    for row, line in zip(rows, table, strict=True):
+        choice = row.params["opt\n"]
+        shown = choice if choice == "plain" else json.dumps(choice)
+        a = format_param(row.params["a,b"], space["a,b"], 3)
+        if style == "csv":
+            assert line == f"{a},{shown},{row.number}"
+            # Every field comes back with a CSV reader that knows the quoting.
+            fields = next(csv.reader([line.replace('\\"', '""')], skipinitialspace=False))
+            assert len(fields) == 3
+        else:
+            assert line == f'"a,b": {a}; "opt\\n": {shown}; f: {row.number}'
+    header = '"a,b","opt\\n",f' if style == "csv" else ""
+    assert context["history_header"] == header
+    assert context["function"] == "f"
+    text_example, json_example = answer_examples(space)
+    assert json.loads(json_example.replace("<number>", "1").replace("<one of the choices>", "1"))
+    assert '"x, y"' in text_example and '"line\\nbreak"' in text_example
+
+
+def test_the_reasoning_key_follows_the_names_in_the_examples_and_the_prompt() -> None:
+    space = {"reasoning": FloatDistribution(0, 1)}
+    context = _context([], search_space=space, answer_format="json")
+    assert context["reasoning_key"] == "reason"
+    assert context["json_example"] == '{"reasoning": <number>, "reason": "<one sentence>"}'
+    text = render_prompt(load_template(), context)[0].content
+    assert '"reason" is a brief (one sentence) explanation' in text
+    many = _context([], search_space=space, answer_format="json", n_candidates=2)
+    assert many["json_example"].endswith('"reason": "<one sentence>"}')
+
+
+def test_feedback_quotes_a_bounded_excerpt_of_the_problems() -> None:
+    context = _context([])
+    message = feedback_message("problem. " * 10_000, context)
+    assert len(message.content) < 1700 and "…" in message.content

@@ -114,3 +114,10 @@ def test_several_candidates_and_their_problems() -> None:
     )
     assert [c.params for c in usable] == [{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]
     assert problems == ["a=9 is outside its range [-7, 7]."]
+
+
+def test_an_answer_with_thousands_of_candidates_is_read_up_to_twice_the_asked_number() -> None:
+    text = "\n".join(f"a: {i / 1000:.3f}, b: 1" for i in range(5000))
+    usable, problems = read_candidates(text, AB, AbsolutePoints(n_candidates=3), None)
+    assert [c.params["a"] for c in usable] == [0.0, 0.001, 0.002, 0.003, 0.004, 0.005]
+    assert problems == []

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import json
 import logging
 import pickle
+import time
 
+from hypothesis import given
+from hypothesis import HealthCheck
+from hypothesis import settings
+from hypothesis import strategies as st
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.samplers import RandomSampler
 import pytest
 
 from optuna_llm_sampler import AbsolutePoints
+from optuna_llm_sampler import Completion
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import HistoryOptions
 from optuna_llm_sampler import llm_usage
@@ -18,10 +25,13 @@ from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import ProviderConfigError
 from optuna_llm_sampler import ProviderUnavailableError
 from optuna_llm_sampler import StepsFromBest
+from optuna_llm_sampler._answer import EXCERPT_CHARS
+from optuna_llm_sampler._answer import MAX_ANSWER_CHARS
 from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler.providers import ScriptedClient
 from tests._answers import SchemaResponder
 from tests.providers.stub_server import StubLLMServer
+from tests.test_answer_fuzz import hostile
 
 
 def quadratic(trial: optuna.Trial) -> float:
@@ -876,3 +886,309 @@ def test_a_presets_steps_become_absolute_points_where_a_parameter_has_no_step() 
     assert "Answer with changes" not in prompt and "Lines 1 to 3" in prompt
     record = get_llm_record(study.trials[2])
     assert record is not None and record.fallback is None and record.candidates == 3
+
+
+# --------------------------------------------------------------------------- hostile answers
+
+SPACE_AB = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+HOSTILE = [
+    '{"a": 1' + "0" * 400 + ', "b": 1}',  # float() overflows
+    '{"a": ' + "1" * 5000 + ', "b": 1}',  # int() refuses more than 4300 digits
+    "[" * 100_000,  # the JSON decoder recurses
+    '{"a": ' + "[" * 100_000,
+    "<think>" * 40_000,
+    "*" * 300_000,
+    "a: " + "1" * 300_000 + "x",
+    "\x00\xff\ud7ff" * 1000,
+]
+
+
+def _all_complete(study: optuna.Study, n: int) -> None:
+    assert len(study.trials) == n
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    for trial in study.trials:
+        assert SPACE_AB["a"]._contains(trial.params["a"])
+
+
+@pytest.mark.parametrize("schema", [False, True])
+def test_hostile_answers_never_crash_or_stall_a_study(schema: bool) -> None:
+    answers = iter(HOSTILE * 2)
+    client = ScriptedClient(respond=lambda m, s: next(answers), supports_schema=schema)
+    study = _study(client, n_startup_trials=1, max_retries=1)
+    started = time.process_time()
+    study.optimize(quadratic, n_trials=1 + len(HOSTILE))
+    assert time.process_time() - started < 30  # quadratic parsing took minutes per answer
+    _all_complete(study, 1 + len(HOSTILE))
+    for trial in study.trials[1:]:
+        record = get_llm_record(trial)
+        assert record is not None and record.fallback is not None
+        assert record.fallback.startswith("no usable answer after 2 attempts")
+        assert record.proposal == trial.params
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(hostile, min_size=1, max_size=4), st.booleans())
+def test_a_study_answered_with_any_hostile_text_completes_every_trial(texts, schema) -> None:
+    answers = iter(texts * 10)
+    client = ScriptedClient(respond=lambda m, s: next(answers), supports_schema=schema)
+    study = _study(client, n_startup_trials=1, max_retries=1)
+    study.optimize(quadratic, n_trials=3)
+    _all_complete(study, 3)
+    for trial in study.trials[1:]:
+        record = get_llm_record(trial)
+        assert record is not None and record.proposal == trial.params
+
+
+def test_hostile_answers_through_the_openai_sdk_end_in_fallbacks(monkeypatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in ("OPENAI_BASE_URL", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    answers = iter(HOSTILE[:4] * 2)
+    with StubLLMServer(responder=lambda body: next(answers)) as server:
+        sampler = LLMSampler(
+            model="openai:stub-model",
+            base_url=server.openai_base_url,
+            api_key=EXPLICIT_KEY,
+            provider_options={"max_retries": 0, "timeout": 20.0},
+            n_startup_trials=1,
+            max_retries=1,
+            seed=0,
+        )
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(quadratic, n_trials=5)
+        assert len(server.requests) == 8
+    _all_complete(study, 5)
+    fallbacks = [get_llm_record(t).fallback for t in study.trials[1:]]  # type: ignore[union-attr]
+    assert all(f is not None and f.startswith("no usable answer") for f in fallbacks), fallbacks
+    assert "not a finite number" in fallbacks[0]  # the 401-digit number: overflow, re-asked
+
+
+def test_a_huge_answer_is_cut_recorded_and_sent_back_as_an_excerpt(tmp_path) -> None:
+    huge = "<think>" + "hmm " * 100_000 + "</think>\nI need more time."
+    client = ScriptedClient([huge, "a: 1, b: 2\nDone."])
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=LLMSampler(model=client, n_startup_trials=1, seed=0),
+        storage=storage,
+    )
+    study.optimize(quadratic, n_trials=2)
+    assert study.trials[1].params == {"a": 1.0, "b": 2.0}
+    resent = client.calls[1][0][-2]  # the answer as the re-ask quotes it
+    assert resent.role == "assistant" and len(resent.content) < EXCERPT_CHARS + 60
+    assert f"[… {len(huge) - EXCERPT_CHARS} characters left out …]" in resent.content
+    assert resent.content.endswith("I need more time.")
+    trial = study.trials[1]
+    assert trial.user_attrs["llm_answer_cut"] == len(huge) - MAX_ANSWER_CHARS
+    record = get_llm_record(trial)
+    assert record is not None and record.answer_cut == len(huge) - MAX_ANSWER_CHARS
+    assert record.messages[1].content == resent.content  # stored once, as the same excerpt
+    stored = sum(len(str(v)) for v in trial.system_attrs.values())
+    assert stored < 3 * EXCERPT_CHARS + len(record.messages[0].content) * 2
+
+
+def test_the_feedback_quotes_at_most_a_bounded_list_of_problems() -> None:
+    many = "\n".join(f"a: {8 + i / 1000:.3f}, b: 1" for i in range(3000))
+    client = ScriptedClient([many, "a: 1, b: 1\na: 2, b: 2\na: 3, b: 3"])
+    study = _study(client, n_startup_trials=1, proposal=AbsolutePoints(n_candidates=3))
+    study.optimize(quadratic, n_trials=2)
+    feedback = client.calls[1][0][-1].content
+    assert len(feedback) < 2000 and "outside its range" in feedback
+    assert study.trials[1].user_attrs["llm_attempts"] == 2
+
+
+def test_an_answer_that_is_no_text_is_an_unusable_answer() -> None:
+    client = ScriptedClient([Completion(text=None, model="m"), "a: 1, b: 2"])  # type: ignore[arg-type]
+    study = _study(client, n_startup_trials=1)
+    study.optimize(quadratic, n_trials=2)
+    assert study.trials[1].params == {"a": 1.0, "b": 2.0}
+    assert "the answer was empty" in client.calls[1][0][-1].content
+
+
+@pytest.mark.parametrize(
+    "text", ["a: 1,5, b: 2,5", "a: 1,5; b: 2", '{"a": "1,5", "b": 2}', "a = -0,3\nb = 2"]
+)
+def test_a_decimal_comma_is_re_asked_with_the_reason(text: str) -> None:
+    client = ScriptedClient([text, "a: 1.5, b: 2.5"])
+    study = _study(client, n_startup_trials=1)
+    study.optimize(quadratic, n_trials=2)
+    assert study.trials[1].params == {"a": 1.5, "b": 2.5}
+    assert "write numbers with a decimal point" in client.calls[1][0][-1].content
+
+
+# --------------------------------------------------------------------------- token counts
+
+
+@pytest.mark.parametrize(
+    ("prompt_tokens", "completion_tokens", "counted"),
+    [
+        (-(10**9), 5, (0, 5)),
+        (10**12, -1, (0, 0)),
+        (2.5, True, (0, 0)),
+        ("12", None, (0, 0)),
+        (10_000_001, 10_000_000, (0, 10_000_000)),
+    ],
+)
+def test_invalid_token_counts_are_unknown_and_cannot_defeat_the_budget(
+    prompt_tokens, completion_tokens, counted
+) -> None:
+    answers = iter(["a: 1, b: 1", "a: 2, b: 2", "a: 3, b: 3", "a: 4, b: 4"])
+    bad = Completion("a: 0.5, b: 0.5", "m", prompt_tokens, completion_tokens)  # type: ignore[arg-type]
+    fine = Completion("a: 1, b: 1", "m", 600, 500)
+    client = ScriptedClient([bad, fine, bad], respond=lambda m, s: next(answers))
+    budget = 1000 + sum(counted)
+    study = _study(client, n_startup_trials=1, max_total_tokens=budget)
+    study.optimize(quadratic, n_trials=5)
+    attrs = [t.user_attrs for t in study.trials[1:]]
+    assert (attrs[0]["llm_prompt_tokens"], attrs[0]["llm_completion_tokens"]) == counted
+    assert (attrs[1]["llm_prompt_tokens"], attrs[1]["llm_completion_tokens"]) == (600, 500)
+    # 1100 valid tokens on top: whatever the bad counts said, the rest falls back on the budget.
+    spent = f"token budget spent ({1100 + sum(counted)} >= {budget})"
+    assert all(a["llm_fallback"].startswith(spent) for a in attrs[2:])
+    assert len(client.calls) == 2
+
+
+# --------------------------------------------------------------------------- enqueued trials
+
+
+def test_an_enqueued_partial_point_is_recorded_as_evaluated() -> None:
+    client = ScriptedClient(["a: 3, b: 4\nStep.", "a: 5, b: -1"])
+    study = _study(client, n_startup_trials=1)
+    study.optimize(quadratic, n_trials=1)
+    study.enqueue_trial({"a": 1.5})
+    study.enqueue_trial({"a": 2, "b": 3})  # all of it: nothing to ask
+    study.optimize(quadratic, n_trials=3)
+    assert [t.params for t in study.trials[1:]] == [
+        {"a": 1.5, "b": 4.0},
+        {"a": 2.0, "b": 3.0},
+        {"a": 5.0, "b": -1.0},
+    ]
+    record = get_llm_record(study.trials[1])
+    assert record is not None and record.proposal == {"a": 1.5, "b": 4.0}
+    assert get_llm_record(study.trials[2]) is None
+    assert len(client.calls) == 2
+
+
+def test_an_enqueued_partial_point_that_falls_back_is_recorded_as_evaluated() -> None:
+    client = ScriptedClient(respond=lambda m, s: "no idea")
+    study = _study(client, n_startup_trials=1, max_retries=0)
+    study.optimize(quadratic, n_trials=1)
+    study.enqueue_trial({"b": -2.5})
+    study.optimize(quadratic, n_trials=1)
+    trial = study.trials[1]
+    record = get_llm_record(trial)
+    assert record is not None and record.fallback is not None
+    assert trial.params["b"] == -2.5 and record.proposal == trial.params
+
+
+def test_a_waiting_enqueued_point_is_a_repeat() -> None:
+    study: optuna.Study
+
+    def respond(messages, schema):
+        if len(messages) == 1:  # while this trial is sampled, someone enqueues (1, 2)
+            study.enqueue_trial({"a": 1, "b": 2})
+            return "a: 1, b: 2"
+        return "a: 3, b: 4"
+
+    client = ScriptedClient(respond=respond)
+    study = _study(client, n_startup_trials=1, history=HistoryOptions(style="tutorial"))
+    study.optimize(quadratic, n_trials=3)
+    assert [t.params for t in study.trials[1:]] == [{"a": 3.0, "b": 4.0}, {"a": 1.0, "b": 2.0}]
+    feedback = client.calls[1][0][-1].content
+    assert "the point (a: 1, b: 2) is being evaluated right now (trial 2)" in feedback
+    record = get_llm_record(study.trials[1])
+    assert record is not None and record.attempts == 2 and record.fallback is None
+    assert len(client.calls) == 2  # the enqueued trial itself asked nothing
+
+
+# --------------------------------------------------------------------------- names and templates
+
+
+def test_a_parameter_named_reasoning_works_in_json_and_text() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return trial.suggest_float("reasoning", 0, 1) + trial.suggest_float("b", 0, 1)
+
+    client = ScriptedClient(respond=SchemaResponder(seed=1), supports_schema=True)
+    study = optuna.create_study(
+        direction="maximize", sampler=LLMSampler(model=client, n_startup_trials=2, seed=0)
+    )
+    study.optimize(objective, n_trials=4)
+    schema = client.calls[0][1]
+    assert schema is not None and schema["required"] == ["b", "reasoning", "reason"]
+    prompt = client.calls[0][0][0].content
+    assert '{"b": <number>, "reasoning": <number>, "reason": "<one sentence>"}' in prompt
+    assert '"reason" is a brief (one sentence) explanation' in prompt
+    assert llm_usage(study).proposals == 2
+    assert study.trials[2].user_attrs["llm_reasoning"] == "A random point of the search space."
+
+    text = ScriptedClient(["reasoning: 0.25, b: 0.75\nA sentence."])
+    study = optuna.create_study(
+        direction="maximize", sampler=LLMSampler(model=text, n_startup_trials=2, seed=0)
+    )
+    study.optimize(objective, n_trials=3)
+    assert study.trials[2].params == {"reasoning": 0.25, "b": 0.75}
+    assert study.trials[2].user_attrs["llm_reasoning"] == "A sentence."
+
+
+def test_names_and_choices_with_commas_quotes_and_newlines_keep_the_history_readable() -> None:
+    choices = ["x, y", 'say "hi"', "line\nbreak", "plain"]
+
+    def objective(trial: optuna.Trial) -> float:
+        a = trial.suggest_float("a,b: c", -7, 7)
+        return a + choices.index(trial.suggest_categorical("opt", choices))
+
+    answers = iter([json.dumps({"a,b: c": x / 4, "opt": "x, y"}) for x in range(20)])
+    client = ScriptedClient(respond=lambda m, s: next(answers))  # a text client
+    study = optuna.create_study(
+        direction="maximize", sampler=LLMSampler(model=client, n_startup_trials=4, seed=0)
+    )
+    study.optimize(objective, n_trials=5)
+    assert study.trials[4].params == {"a,b: c": 0.0, "opt": "x, y"}
+    prompt = client.calls[0][0][0].content
+    assert "A JSON object" in prompt  # the text format cannot carry the name
+    assert client.calls[0][1] is None  # a text client gets no schema
+    header = prompt.index('"a,b: c",opt,f\n')
+    table = prompt[header:].split("\n\n")[0].splitlines()[1:]
+    assert len(table) == 4  # one line per trial, whatever the choices hold
+    for trial, line in zip(study.trials[:4], table, strict=True):
+        shown = json.dumps(trial.params["opt"]) if trial.params["opt"] != "plain" else "plain"
+        assert line.split(",", 1)[1].startswith(shown)
+    assert '"line\\nbreak"' in prompt
+
+
+@pytest.mark.parametrize(
+    ("template", "match"),
+    [
+        ("{{ history_table }} {{ typo }}", "undefined variable.*typo"),
+        ("{% if %}", "not valid Jinja"),
+        ("{{ history_table }} {{ budget + 'x' }}", "fails to render"),
+        ("{{ history_table | nonexistent_filter }}", "not valid Jinja"),
+        ("prompts/mine.txt", "does not exist"),
+        ("mine.txt", "does not exist"),
+        ("mine.jinja", "does not exist"),
+        ("templates/props", "does not exist"),
+    ],
+)
+def test_a_broken_template_fails_when_the_sampler_is_built(template: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LLMSampler(model=ScriptedClient(), prompt=PromptOptions(template=template, budget=9))
+
+
+def test_a_template_failing_without_history_fails_at_once_when_the_llm_starts_at_once() -> None:
+    template = "Best: {{ best.line }}. {{ history_table }}"
+    LLMSampler(model=ScriptedClient(), prompt=PromptOptions(template=template))
+    with pytest.raises(ValueError, match="PromptOptions.template: .*undefined"):
+        LLMSampler(
+            model=ScriptedClient(), prompt=PromptOptions(template=template), n_startup_trials=0
+        )
+
+
+def test_template_vars_and_steps_are_in_the_rendered_check() -> None:
+    template = "{{ step_base_line }} {{ note }} {{ history_table }}"
+    with pytest.raises(ValueError, match="undefined variable.*note"):
+        LLMSampler(model=ScriptedClient(), prompt=PromptOptions(template=template))
+    LLMSampler(
+        model=ScriptedClient(),
+        prompt=PromptOptions(template=template, template_vars={"note": "Go."}),
+        proposal=StepsFromBest(),
+    )

@@ -67,3 +67,34 @@ def test_planted_key_is_nowhere_after_a_study(
         assert key not in repr(trial.user_attrs) + repr(trial.system_attrs)
     assert key.encode() not in (tmp_path / "study.db").read_bytes()
     assert all(key not in str(request.headers) for request in server.requests)
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+def test_keys_from_the_environment_never_reach_another_host_in_a_study(
+    provider: str, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The environment holds real-looking keys; the study talks to a server that is not the
+    provider's (as with ``run --base-url``), which records and echoes every credential."""
+    for name in ("OPENAI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", PLANTED)
+    monkeypatch.setenv("GEMINI_API_KEY", GEMINI_PLANTED)
+    monkeypatch.setenv("GOOGLE_API_KEY", GEMINI_PLANTED + "-google")
+    answers = iter(f'{{"a": {x / 7}, "b": 0.5, "reasoning": "step"}}' for x in range(1, 99))
+    with StubLLMServer(
+        responder=lambda body: next(answers), capture_credentials=True, echo_credentials=True
+    ) as server:
+        url = server.openai_base_url if provider == "openai" else server.url
+        model = "openai:stub-model" if provider == "openai" else "gemini:gemini-stub"
+        sampler = LLMSampler(model=model, base_url=url, n_startup_trials=1, seed=0)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        with caplog.at_level(logging.DEBUG):
+            for name in ("httpx2", "httpcore2", "openai", "google_genai"):
+                caplog.set_level(logging.DEBUG, logger=name)
+            study.optimize(objective, n_trials=4)
+    sent = [request.credentials for request in server.requests]
+    assert len(sent) >= 3 and all(sent)  # every call carried a (placeholder) credential
+    for key in (PLANTED, GEMINI_PLANTED):
+        assert all(key not in repr(credentials) for credentials in sent)
+        assert key not in caplog.text
+    assert all("llm_fallback" not in trial.user_attrs for trial in study.trials[1:])

@@ -102,3 +102,33 @@ def test_add_changes_adds_numbers_and_passes_the_rest_on() -> None:
     }
     with pytest.raises(ValueError, match="'c' is CategoricalDistribution"):
         step_space({"c": CategoricalDistribution(["x", "y"])})
+
+
+@pytest.mark.parametrize(
+    "raw", [10**400, -(10**400), "1" * 5000, "-" + "9" * 400 + ".5", float("inf"), "1e999"]
+)
+def test_numbers_past_floats_range_are_not_finite_answers(raw: object) -> None:
+    with pytest.raises(AnswerError, match="a=.* is not a finite number"):
+        snap_params({"a": raw, "b": 0}, AB)
+    assert add_changes({"a": 0.0}, ParsedAnswer({"change_a": raw}, "")).values["a"] in (
+        raw,
+        math.inf,
+        -math.inf,
+    )
+
+
+@pytest.mark.parametrize("raw", ["1,5", "-0,25", "1,000.5", " 2,5 ", "1,2,3"])
+def test_a_number_with_a_comma_asks_for_a_decimal_point(raw: str) -> None:
+    with pytest.raises(AnswerError, match="written with a comma: write numbers with a decimal"):
+        snap_params({"a": raw, "b": 0}, AB)
+
+
+def test_a_choice_that_holds_a_comma_is_matched_before_any_number_rule() -> None:
+    space = {"opt": CategoricalDistribution(["1,5", "x"])}
+    assert snap_params({"opt": "1,5"}, space)[0] == {"opt": "1,5"}
+
+
+def test_feedback_never_prints_an_endless_value() -> None:
+    with pytest.raises(AnswerError) as error:
+        snap_params({"a": "x" * 100_000, "b": [[[1]]]}, AB)
+    assert len(str(error.value)) < 200

@@ -86,6 +86,7 @@ from optuna_llm_sampler.app._compare_worker import RESCORED_TRIAL_ATTR
 from optuna_llm_sampler.app._compare_worker import SAMPLER_ATTR
 from optuna_llm_sampler.app._compare_worker import SEED_ATTR
 from optuna_llm_sampler.app._compare_worker import StudyTask
+from optuna_llm_sampler.app._named_samplers import check_sampler_available
 from optuna_llm_sampler.app._named_samplers import default_model
 from optuna_llm_sampler.app._named_samplers import make_sampler
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
@@ -109,6 +110,21 @@ __all__ = [
 ]
 
 DEFAULT_SAMPLERS = ("llm", "tpe", "cmaes", "gp", "qmc", "random")
+#: The storage a comparison uses when none is given, in its ``out`` folder.
+DEFAULT_STORAGE_FILE = "compare.log"
+
+
+def default_storage(out: str | os.PathLike[str]) -> str:
+    """The storage of a comparison whose ``storage`` is not given: a journal in ``out``.
+
+    A journal rather than SQLite: several worker processes append to it without SQLite's
+    database-wide write lock.
+
+    Example:
+        >>> default_storage("compare")
+        'journal:compare/compare.log'
+    """
+    return f"journal:{Path(out) / DEFAULT_STORAGE_FILE}"
 
 
 @dataclass(frozen=True)
@@ -231,12 +247,14 @@ def compare(
         name: The objective's name in study names and titles; default: the factory's
             ``env_id`` or ``__name__``.
         samplers: Names among ``llm``, ``tpe``, ``cmaes``, ``gp``, ``qmc``, ``random``
-            (Optuna's samplers with their defaults and ``seed``; ``gp`` needs PyTorch).
+            (Optuna's samplers with their defaults and ``seed``; ``cmaes`` needs cmaes,
+            ``qmc`` SciPy, ``gp`` PyTorch and SciPy: a missing one is refused before anything
+            runs).
         seeds: A number of seeds (``5`` means 0-4) or the seeds themselves.
         n_trials: Complete trials per study.
         storage: Optuna storage URL (``sqlite:///path.db``, ``postgresql+psycopg2://...``) or
-            ``journal:PATH``; default ``sqlite:///{out}/compare.db``. SQLite is opened with a
-            60 s lock timeout, since several processes write to it.
+            ``journal:PATH``; default ``journal:{out}/compare.log`` (:func:`default_storage`).
+            SQLite is opened with a 60 s lock timeout, since several processes write to it.
         out: Folder of ``summary.md``, ``summary.csv``, ``studies.csv`` and ``best_so_far.png``.
         llm_options: Keyword arguments of :class:`~optuna_llm_sampler.LLMSampler` for the
             ``llm`` sampler: ``model`` (default ``gpt-4o`` with ``OPENAI_API_KEY``, else the
@@ -246,7 +264,8 @@ def compare(
         n_jobs: Worker processes; default ``min(2, os.cpu_count())``. ``1`` runs everything in
             this process (any callable works then).
         threshold: A value counted as "solved": the summary reports how many trials each seed
-            needed to reach it. ``None`` leaves it out.
+            needed to reach it (a seed whose study failed below it is reported as failed, not
+            as never reaching it). ``None`` leaves it out.
         rescore: ``rescore(study) -> float``: the best trial evaluated afresh (e.g.
             :class:`LinearPolicyRescore`), stored in the study's user attribute
             ``rescored_best``. Picklable like the factory. ``None`` leaves it out.
@@ -260,7 +279,8 @@ def compare(
 
     Raises:
         ValueError: An invalid argument (the message names it), a sampler that cannot be built
-            (e.g. ``gp`` without PyTorch), or a storage that cannot be opened.
+            (e.g. ``gp`` without PyTorch: the message says how to install it), or a storage
+            that cannot be opened.
         ProviderConfigError: The LLM cannot be used (missing API key or extra).
 
     Example:
@@ -282,13 +302,15 @@ def compare(
         n_startup_trials=n_startup_trials,
     )
     labels, sampler_names = _check_samplers(samplers, llm_options)
+    for sampler in sampler_names:  # before any storage or folder is created
+        check_sampler_available(sampler)
     seed_list = _check_seeds(seeds)
     if n_jobs is None:
         n_jobs = min(2, os.cpu_count() or 1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if storage is None:
-        storage = f"journal:{out_dir / 'compare.log'}"
+        storage = default_storage(out_dir)
     if not isinstance(storage, str):
         raise ValueError(
             "storage must be a URL string (sqlite:///compare.db, journal:./compare.log, ...), "
@@ -352,6 +374,7 @@ def compare(
         direction=direction,
         plot=plot,
         errors=errors,
+        failures={r.study_name: r.error for r in results if r.error},
         started=started,
     )
 
@@ -577,6 +600,7 @@ def _summarize(
     direction: Direction,
     plot: bool,
     errors: Sequence[str],
+    failures: Mapping[str, str],
     started: float,
 ) -> ComparisonResult:
     """Every number from the storage: per study, per sampler, then the files."""
@@ -596,6 +620,7 @@ def _summarize(
             threshold=threshold,
             direction=direction,
             rescored=float(rescored) if isinstance(rescored, (int, float)) else None,
+            error=failures.get(name_),
         )
         studies.append(stats)
         by_label[label] = (*by_label.get(label, ()), stats)
@@ -638,7 +663,9 @@ def _summarize(
         summary_csv=write_summary_csv(
             out / "summary.csv", rows, n_trials=n_trials, threshold=threshold
         ),
-        studies_csv=write_studies_csv(out / "studies.csv", studies, n_trials=n_trials),
+        studies_csv=write_studies_csv(
+            out / "studies.csv", studies, n_trials=n_trials, threshold=threshold
+        ),
         plot=plot_path,
         elapsed_s=time.perf_counter() - started,
         errors=tuple(errors),

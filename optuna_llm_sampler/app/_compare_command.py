@@ -8,6 +8,7 @@ import sys
 
 from optuna_llm_sampler.app._compare import compare
 from optuna_llm_sampler.app._compare import DEFAULT_SAMPLERS
+from optuna_llm_sampler.app._compare import default_storage
 from optuna_llm_sampler.app._compare_objectives import LinearPolicyFactory
 from optuna_llm_sampler.app._compare_objectives import LinearPolicyRescore
 from optuna_llm_sampler.app._compare_worker import dashboard_command
@@ -56,7 +57,9 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--n-trials", type=int, default=100, help="trials per study")
     parser.add_argument("--out", default="compare", help="folder of the summary files")
     parser.add_argument(
-        "--storage", default=None, help="URL or journal:PATH (default: sqlite:///OUT/compare.db)"
+        "--storage",
+        default=argparse.SUPPRESS,  # not None: the help names the real default, not "None"
+        help=f"URL or journal:PATH (default: {default_storage('OUT')}, in the --out folder)",
     )
     parser.add_argument(
         "--threshold",
@@ -129,7 +132,7 @@ def _compare_command(args: argparse.Namespace) -> int:
         samplers=samplers,
         seeds=_parse_seeds(args.seeds),
         n_trials=args.n_trials,
-        storage=args.storage,
+        storage=getattr(args, "storage", None),
         out=args.out,
         llm_options=llm_options,
         n_startup_trials=args.n_startup_trials,

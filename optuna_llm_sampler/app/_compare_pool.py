@@ -96,13 +96,29 @@ def run_tasks(
                             )
                             counts[task.study_name] = now - start_counts[task.study_name]
                         bar.update(max(0, sum(counts.values()) - bar.n))
-            except BaseException:
-                executor.shutdown(wait=False, cancel_futures=True)
+            except BaseException:  # Ctrl-C: the workers ignore it (init_worker); stop them here
+                _stop_workers(executor)
                 raise
         return results
     finally:
         if bar is not None:
             bar.close()
+
+
+def _stop_workers(executor: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the running workers now.
+
+    ``shutdown(wait=False)`` alone would leave the running studies going to their end (the
+    interpreter joins the workers at exit). A killed worker leaves its trial RUNNING; the next
+    ``compare`` marks it FAIL and runs the trial again.
+    """
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _progress_bar(total: int, workers: int) -> Any:

@@ -18,6 +18,7 @@ from optuna_llm_sampler.app._compare_stats import SamplerStats
 from optuna_llm_sampler.app._compare_stats import Spread
 from optuna_llm_sampler.app._compare_stats import StudyStats
 from optuna_llm_sampler.app._compare_worker import dashboard_command
+from optuna_llm_sampler.app._install import install_hint
 
 
 _SPREAD_FIELDS = ("median", "q1", "q3", "min", "max")
@@ -41,7 +42,9 @@ def write_summary_csv(
     path: Path, rows: Sequence[SamplerStats], *, n_trials: int, threshold: float | None
 ) -> Path:
     """One row per sampler: ``*_median``, ``*_q1``, ``*_q3``, ``*_min``, ``*_max`` of each number
-    over seeds. Trials to the threshold are ``inf`` for seeds that did not reach it."""
+    over seeds. Trials to the threshold are ``inf`` for seeds that ran all their trials without
+    reaching it; ``seeds_failed`` counts the seeds whose study stopped on an error and
+    ``seeds_unfinished`` those left out of the trials to the threshold (failed or short)."""
     records: list[dict[str, Any]] = []
     for row in rows:
         record: dict[str, Any] = {
@@ -54,6 +57,8 @@ def write_summary_csv(
             record.update(_spread_columns(f"best_at_{n}", row.best_at.get(n)))
         record["threshold"] = _number(threshold)
         record["seeds_reaching_threshold"] = row.reached if threshold is not None else ""
+        record["seeds_failed"] = row.failed
+        record["seeds_unfinished"] = row.unfinished if threshold is not None else ""
         record.update(_spread_columns("trials_to_threshold", row.trials_to_threshold))
         record.update(_spread_columns("rescored_best", row.rescored))
         record.update(_spread_columns("sampler_ms_per_trial", row.sampler_ms))
@@ -65,19 +70,31 @@ def write_summary_csv(
     return path
 
 
-def write_studies_csv(path: Path, studies: Sequence[StudyStats], *, n_trials: int) -> Path:
-    """One row per study (sampler and seed): the per-seed numbers behind the summary."""
+def write_studies_csv(
+    path: Path, studies: Sequence[StudyStats], *, n_trials: int, threshold: float | None = None
+) -> Path:
+    """One row per study (sampler and seed): the per-seed numbers behind the summary.
+
+    ``status`` is ``complete``, ``failed`` (``error`` says why) or ``incomplete``;
+    ``trials_to_threshold`` is ``inf`` for a complete study that never reached the threshold and
+    empty when that is not known (a failed or incomplete one below it, or no threshold).
+    """
     records: list[dict[str, Any]] = []
     for s in studies:
         record: dict[str, Any] = {
             "sampler": s.sampler,
             "seed": s.seed,
             "study_name": s.study_name,
+            "status": s.status,
+            "error": s.error or "",
             "n_complete": s.n_complete,
         }
         for n in checkpoints(n_trials):
             record[f"best_at_{n}"] = _number(s.best_at(n))
-        record["trials_to_threshold"] = _number(s.trials_to_threshold)
+        to_threshold: float | None = s.trials_to_threshold
+        if to_threshold is None and s.finished and threshold is not None:
+            to_threshold = math.inf
+        record["trials_to_threshold"] = _number(to_threshold)
         record["rescored_best"] = _number(s.rescored)
         record["sampler_ms_per_trial"] = _number(
             None if s.sampler_s is None else 1000 * s.sampler_s
@@ -117,9 +134,10 @@ def summary_table(rows: Sequence[SamplerStats], *, n_trials: int, threshold: flo
     for r in rows:
         cells = [r.sampler, *(r.best_at[n].format(1) for n in marks)]
         if threshold is not None and r.trials_to_threshold is not None:
+            failed = f" ({r.failed} failed)" if r.failed else ""
             cells += [
                 r.trials_to_threshold.format(0, above=n_trials),
-                f"{r.reached}/{len(r.seeds)}",
+                f"{r.reached}/{len(r.seeds)}{failed}",
             ]
         if any(x.rescored is not None for x in rows):
             cells.append(r.rescored.format(1) if r.rescored is not None else "–")
@@ -169,7 +187,7 @@ def write_summary_md(
 ) -> Path:
     """The summary in Markdown: setup, the main table, the LLM's cost, how to read them."""
     seeds = sorted({s.seed for s in studies})
-    short = [s for s in studies if s.n_complete < n_trials]
+    short = [s for s in studies if s.n_complete < n_trials or s.error is not None]
     better = "≥" if direction == "maximize" else "≤"
     parts = [
         f"# Sampler comparison: {title}",
@@ -188,7 +206,9 @@ def write_summary_md(
             f"- **trials to {_threshold_text(threshold)}**: complete trials until a value first "
             f"was {better} {_threshold_text(threshold)}; a seed that never got there counts as "
             f'more than {n_trials} (shown ">{n_trials}"), and the median is then an observed '
-            "value (the upper one for an even number of seeds)."
+            "value (the upper one for an even number of seeds). A seed whose study failed or "
+            "stopped short below the threshold is left out: it is not known whether it would "
+            "have got there (see Incomplete)."
         )
     if any(r.rescored is not None for r in rows):
         parts.append(
@@ -208,8 +228,14 @@ def write_summary_md(
         parts += ["", f"![median best value so far, with inter-quartile band]({plot})"]
     if short or errors:
         parts += ["", "## Incomplete", ""]
-        parts += [f"- {s.study_name}: {s.n_complete} of {n_trials} trials" for s in short]
-        parts += [f"- {error}" for error in errors]
+        parts += [
+            f"- {s.study_name}: **{s.status}** after {s.n_complete} of {n_trials} trials"
+            + (f": {s.error}" if s.error else "")
+            for s in short
+        ]
+        # Errors of no study here (a comparison's own, from Python) are listed as they are.
+        listed = {s.study_name for s in studies if s.error}
+        parts += [f"- {e}" for e in errors if e.split(":", 1)[0] not in listed]
     parts += ["", "Per-seed numbers: `studies.csv`; per-sampler numbers: `summary.csv`.", ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
@@ -235,8 +261,8 @@ def plot_best_so_far(
         from matplotlib.ticker import MaxNLocator
     except ImportError as error:
         raise ImportError(
-            "matplotlib is needed for the comparison's plot: "
-            "pip install 'optuna-llm-sampler[plots]'."
+            f"matplotlib is needed for the comparison's plot: {install_hint('plots')}; "
+            "or pass --no-plot."
         ) from error
 
     figure = Figure(figsize=(7.5, 4.6), dpi=100, layout="constrained")

@@ -53,6 +53,9 @@ class StudyStats:
             (imports, the first storage access) do not dominate a short study.
         objective_s: Median over trials of the seconds the objective itself took.
         usage: LLM totals of the counted trials (zero for Optuna's samplers).
+        error: ``"ExceptionType: message"`` when the study stopped on an error in this run.
+        finished: Whether the study holds ``n_trials`` complete trials and did not stop on an
+            error: only then does a threshold it did not reach count as not reached.
     """
 
     sampler: str
@@ -65,6 +68,21 @@ class StudyStats:
     sampler_s: float | None
     objective_s: float | None
     usage: LLMUsage
+    error: str | None = None
+    finished: bool = True
+
+    @property
+    def status(self) -> str:
+        """``"complete"``, ``"failed"`` (stopped on an error) or ``"incomplete"`` (fewer
+        complete trials than asked, e.g. pruned or interrupted).
+
+        Example:
+            >>> stats.status  # doctest: +SKIP
+            'failed'
+        """
+        if self.error is not None:
+            return "failed"
+        return "complete" if self.finished else "incomplete"
 
     def best_at(self, n: int) -> float:
         """The best value after ``n`` complete trials (NaN if the study has fewer)."""
@@ -81,11 +99,12 @@ def study_stats(
     threshold: float | None = None,
     direction: Direction = "maximize",
     rescored: float | None = None,
+    error: str | None = None,
 ) -> StudyStats:
     """Compute a study's :class:`StudyStats` from its trials.
 
     Only the first ``n_trials`` complete trials (in trial order) count, so a study that ran
-    longer compares on equal terms.
+    longer compares on equal terms. ``error`` is the error the study stopped on, if it did.
 
     Example:
         >>> stats = study_stats(study.trials, sampler="tpe", seed=0, study_name=study.study_name,
@@ -129,6 +148,8 @@ def study_stats(
         sampler_s=float(np.median(overheads)) if overheads else None,
         objective_s=float(np.median(objectives)) if objectives else None,
         usage=usage_of_trials(complete),
+        error=error,
+        finished=error is None and len(complete) >= n_trials,
     )
 
 
@@ -202,14 +223,19 @@ class SamplerStats:
         sampler: The sampler's label.
         seeds: The seeds counted.
         best_at: Best value after ``n`` trials, per checkpoint ``n``.
-        trials_to_threshold: Trials until the threshold was first reached; seeds that did not
-            reach it count as ``inf`` (printed ``"> n_trials"``). ``None`` without a threshold.
+        trials_to_threshold: Trials until the threshold was first reached; seeds that ran all
+            their trials without reaching it count as ``inf`` (printed ``"> n_trials"``); seeds
+            that failed or stopped short before reaching it are left out (not known).
+            ``None`` without a threshold.
         reached: Seeds that reached the threshold.
         rescored: The best trial re-scored, or ``None`` when nothing was re-scored.
         sampler_ms: Milliseconds per trial outside the objective (sampler and storage).
         objective_ms: Milliseconds per trial of the objective.
         llm: For LLM samplers, per-study ``calls``, ``tokens``, ``fallbacks``,
             ``latency_s_per_call``; else ``None``.
+        failed: Seeds whose study stopped on an error.
+        unfinished: Seeds left out of ``trials_to_threshold``: failed or short, and below the
+            threshold when they stopped.
     """
 
     sampler: str
@@ -221,6 +247,8 @@ class SamplerStats:
     sampler_ms: Spread
     objective_ms: Spread
     llm: dict[str, Spread] | None
+    failed: int = 0
+    unfinished: int = 0
 
 
 def sampler_stats(
@@ -229,14 +257,17 @@ def sampler_stats(
     """Aggregate one sampler's :class:`StudyStats` over seeds."""
     best_at = {n: Spread.of(s.best_at(n) for s in studies) for n in checkpoints(n_trials)}
     to_threshold = None
-    reached = 0
+    reached = unfinished = 0
     if threshold is not None:
         reached = sum(s.trials_to_threshold is not None for s in studies)
+        # "Never reached" only for a seed that ran all its trials: one that failed or stopped
+        # short might have reached the threshold later.
+        counted = [s for s in studies if s.trials_to_threshold is not None or s.finished]
+        unfinished = len(studies) - len(counted)
         to_threshold = Spread.of(
             (
                 math.inf if s.trials_to_threshold is None else s.trials_to_threshold
-                for s in studies
-                if s.n_complete
+                for s in counted
             ),
             method="higher",
         )
@@ -263,6 +294,8 @@ def sampler_stats(
             None if s.objective_s is None else 1000 * s.objective_s for s in studies
         ),
         llm=llm,
+        failed=sum(s.error is not None for s in studies),
+        unfinished=unfinished,
     )
 
 

@@ -66,15 +66,18 @@ def absolute_storage_url(url: str) -> str:
 
 
 def dashboard_command(url: str) -> str:
-    """The command that opens ``url`` in optuna-dashboard (a journal is given by its path).
+    """The command that opens ``url`` in optuna-dashboard (a journal is given by its path; a
+    password in the URL is shown as ``***``).
 
     Example:
         >>> dashboard_command("journal:compare/compare.log")
         'optuna-dashboard compare/compare.log'
     """
+    from optuna_llm_sampler.providers import redact_url
+
     if url.startswith(JOURNAL_PREFIX):
         return f"optuna-dashboard {url[len(JOURNAL_PREFIX) :]}"
-    return f"optuna-dashboard {url}"
+    return f"optuna-dashboard {redact_url(url)}"
 
 
 @contextlib.contextmanager
@@ -113,8 +116,10 @@ def open_compare_storage(url: str) -> BaseStorage:
                 url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
             )
         except Exception as error:  # SQLAlchemy's OperationalError and friends
+            from optuna_llm_sampler.providers import redact_url
+
             raise ValueError(
-                f"cannot open storage {url}: {type(error).__name__}: "
+                f"cannot open storage {redact_url(url)}: {type(error).__name__}: "
                 f"{str(error).splitlines()[0][:200]}"
             ) from None
     return open_storage(url)
@@ -232,6 +237,7 @@ def run_task(
     import optuna
     from optuna.trial import TrialState
 
+    from optuna_llm_sampler.app._interrupts import caused_by_interrupt
     from optuna_llm_sampler.app._named_samplers import make_sampler
     from optuna_llm_sampler.integrations import TrialNoteCallback
 
@@ -270,6 +276,8 @@ def run_task(
             if task.rescore is not None:
                 rescore_best(study, task.rescore)
         except Exception as error:
+            if caused_by_interrupt(error):  # Ctrl-C, not a broken study: stop every study
+                raise KeyboardInterrupt from error
             message = f"{type(error).__name__}: {str(error)[:500]}"
             return TaskResult(task.study_name, ran, time.perf_counter() - started, message)
     return TaskResult(task.study_name, ran, time.perf_counter() - started)
@@ -309,7 +317,15 @@ def rescore_best(study: optuna.Study, rescore: Rescore) -> float | None:
 
 
 def init_worker(threads: int | None) -> None:
-    """Initializer of a worker process: cap threads before anything imports PyTorch."""
+    """Initializer of a worker process: cap threads before anything imports PyTorch, and leave
+    Ctrl-C to the parent.
+
+    Ctrl-C reaches every process of the terminal's process group; a worker that took it would
+    print its own traceback. The parent stops the workers instead (see ``run_tasks``).
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
 
 

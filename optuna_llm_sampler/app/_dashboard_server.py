@@ -15,8 +15,8 @@ from wsgiref.simple_server import WSGIServer
 
 import optuna
 
+from optuna_llm_sampler.app._install import install_hint
 from optuna_llm_sampler.integrations._dashboard_note import dashboard_module
-from optuna_llm_sampler.integrations._dashboard_note import INSTALL_HINT
 
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ class DashboardServer:
         port: The port; ``0`` picks a free one (see :attr:`port`).
 
     Raises:
-        ValueError: A bad storage URL, a missing SQLite file or artifacts folder, a busy port.
+        ValueError: A bad storage URL, a missing SQLite or journal file or artifacts folder, a
+            port out of range or busy.
         ImportError: optuna-dashboard is not installed.
     """
 
@@ -72,19 +73,18 @@ class DashboardServer:
     ) -> None:
         from optuna.artifacts import FileSystemArtifactStore
 
-        from optuna_llm_sampler.app._storage import open_storage
+        from optuna_llm_sampler.app._storage import open_existing_storage
 
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0 (a free port) to 65535, got {port!r}.")
         dashboard = dashboard_module()
         if dashboard is None:
             raise ImportError(
-                "optuna-llm-sampler dashboard needs optuna-dashboard: " + INSTALL_HINT
+                "optuna-llm-sampler dashboard needs optuna-dashboard: " + install_hint("dashboard")
             )
         if isinstance(storage, str):
-            if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
-                path = storage[len("sqlite:///") :]
-                if not os.path.exists(path):
-                    raise ValueError(f"storage {storage!r}: no such file {path!r}.")
-            storage = open_storage(storage)
+            # Serving a file that is not there would create it and show an empty storage.
+            storage = open_existing_storage(storage)
         store = None
         if artifacts is not None:
             if not os.path.isdir(artifacts):
@@ -155,6 +155,8 @@ def add_dashboard_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be 0 (a free port) to 65535, got {args.port}.")
     try:
         server = DashboardServer(
             args.storage, artifacts=args.artifacts, host=args.host, port=args.port

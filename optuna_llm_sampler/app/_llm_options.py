@@ -24,6 +24,7 @@ from optuna_llm_sampler._options import PromptOptions
 from optuna_llm_sampler._options import Proposal
 from optuna_llm_sampler._options import resolve_preset
 from optuna_llm_sampler._options import StepsFromBest
+from optuna_llm_sampler.providers import redact_url
 from optuna_llm_sampler.rl import MOUNTAINCAR
 from optuna_llm_sampler.rl import TASK_DESCRIPTIONS
 
@@ -282,7 +283,9 @@ def python_call(options: Mapping[str, Any], *, env: str) -> str:
     """``LLMSampler(...)`` as Python: the call that builds the sampler ``options`` describe.
 
     Fields left at their defaults are left out; the environment's description is named by its
-    constant rather than written out.
+    constant rather than written out. It is printed and stored, so a ``base_url`` shows no
+    credentials (:func:`~optuna_llm_sampler.providers.redact_url`) and an ``api_key`` is named by
+    where it comes from, never written out.
 
     Example:
         >>> python_call({"model": "gpt-4o", "prompt": PromptOptions(budget=60)}, env="X")
@@ -294,6 +297,10 @@ def python_call(options: Mapping[str, Any], *, env: str) -> str:
             parts.append(f"{key}={dataclass_call(value, env)}")
         elif key == "provider_options" and not value:
             continue
+        elif key == "base_url" and isinstance(value, str):
+            parts.append(f"{key}={redact_url(value)!r}")
+        elif key == "api_key" and value is not None:
+            parts.append(f"{key}=os.environ[...]")
         else:
             parts.append(f"{key}={value!r}")
     return f"LLMSampler({', '.join(parts)})"

@@ -7,13 +7,50 @@ from typing import Any
 
 from optuna.samplers import BaseSampler
 
+from optuna_llm_sampler.app._install import install_hint
+from optuna_llm_sampler.app._install import is_missing
+
 
 SAMPLER_NAMES = ("llm", "tpe", "cmaes", "gp", "random", "qmc")
+
+#: The optional modules each of Optuna's samplers imports when it samples (Optuna imports them
+#: lazily, so without this check a missing one ends the study with a traceback at its first
+#: trial), and how to install each. ``cmaes`` and ``scipy`` come with the ``samplers`` extra
+#: (part of ``quickstart`` and ``all``); PyTorch is left to the user, whose machine decides which
+#: build fits (the default one on PyPI is the multi-GB CUDA build).
+SAMPLER_MODULES: dict[str, tuple[str, ...]] = {
+    "cmaes": ("cmaes",),
+    "qmc": ("scipy",),
+    "gp": ("torch", "scipy"),
+}
+_MODULE_NAMES = {"cmaes": "cmaes", "scipy": "SciPy", "torch": "PyTorch"}
+_MODULE_HINTS = {
+    "cmaes": install_hint("samplers"),
+    "scipy": install_hint("samplers"),
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu (the CPU build "
+    "is enough)",
+}
 
 
 def default_model() -> str:
     """``gpt-4o`` (the tutorial's model) with ``OPENAI_API_KEY`` set, else the embedded model."""
     return "gpt-4o" if os.environ.get("OPENAI_API_KEY") else "local"
+
+
+def check_sampler_available(name: str) -> None:
+    """Refuse, before anything runs, a sampler whose optional modules are not installed.
+
+    Example:
+        >>> check_sampler_available("tpe")  # TPE needs nothing optional
+
+    Raises:
+        ValueError: A module the sampler needs is missing; the message says how to install it.
+    """
+    missing = [module for module in SAMPLER_MODULES.get(name, ()) if is_missing(module)]
+    if missing:
+        needs = " and ".join(_MODULE_NAMES[m] for m in missing)
+        hints = " and ".join(dict.fromkeys(_MODULE_HINTS[m] for m in missing))
+        raise ValueError(f"the {name} sampler needs {needs}, which is not installed: {hints}.")
 
 
 def make_sampler(
@@ -31,9 +68,12 @@ def make_sampler(
     :class:`~optuna_llm_sampler.LLMSampler` (``model``, ``search_std``, ...).
 
     Raises:
-        ValueError: Unknown name; the message lists the known ones.
+        ValueError: Unknown name (the message lists the known ones), or a sampler whose
+            optional modules are missing (the message says how to install them).
     """
     import optuna
+
+    check_sampler_available(name)
 
     if name == "llm":
         from optuna_llm_sampler._sampler import LLMSampler
@@ -46,12 +86,6 @@ def make_sampler(
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed)
     if name == "gp":
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise ValueError(
-                "the gp sampler needs PyTorch: pip install torch (the CPU build is enough)."
-            ) from None
         return optuna.samplers.GPSampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +20,7 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
             "given weights, and save the tutorial's episode figure (PNG) and an animated GIF."
         ),
     )
-    parser.add_argument("--storage", default=None, help="the study's storage URL")
+    parser.add_argument("--storage", default=None, help="the study's storage: URL or journal:PATH")
     parser.add_argument("--study-name", default=None)
     parser.add_argument("--trial", type=int, default=None, help="trial number (default: best)")
     parser.add_argument(
@@ -32,7 +37,6 @@ def add_plot_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _plot(args: argparse.Namespace) -> int:
     import numpy as np
-    import optuna
 
     from optuna_llm_sampler.app._plots import plot_episode
     from optuna_llm_sampler.app._plots import save_episode_gif
@@ -58,10 +62,16 @@ def _plot(args: argparse.Namespace) -> int:
     else:
         if not args.storage:
             raise ValueError("give --storage (and --study-name) or --weights.")
-        study = optuna.load_study(study_name=args.study_name, storage=args.storage)
-        trial = study.best_trial if args.trial is None else study.trials[args.trial]
+        study = _load_study(args.storage, args.study_name)
+        trial = _pick_trial(study, args.trial)
         env = env or study.user_attrs.get("env", "MountainCarContinuous-v0")
         names = list(study.user_attrs.get("params", ",".join(trial.params)).split(","))
+        missing = [name for name in names if name not in trial.params]
+        if missing:
+            raise ValueError(
+                f"trial {trial.number} ({trial.state.name}) has no value for "
+                f"{', '.join(missing)}: give --trial of a complete trial."
+            )
         policy = policy_from_params(trial.params, env, param_names=names, bias=args.bias)
         label = f"trial{trial.number}"
     out = Path(args.out)
@@ -82,3 +92,42 @@ def _plot(args: argparse.Namespace) -> int:
         )
         print(gif)
     return 0
+
+
+def _load_study(url: str, study_name: str | None) -> optuna.Study:
+    """The study to plot; a missing file, study or name is a one-line error naming the fix."""
+    import optuna
+
+    from optuna_llm_sampler.app._storage import open_existing_storage
+    from optuna_llm_sampler.providers import redact_url
+
+    storage = open_existing_storage(url)
+    names = [s.study_name for s in storage.get_all_studies()]
+    shown = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+    if study_name is None:
+        if len(names) != 1:
+            holds = f"{len(names)} studies ({shown})" if names else "no study"
+            raise ValueError(f"storage {redact_url(url)} holds {holds}: give --study-name.")
+        study_name = names[0]
+    elif study_name not in names:
+        holds = f"it holds {shown}" if names else "it holds no study"
+        raise ValueError(f"no study {study_name!r} in storage {redact_url(url)}: {holds}.")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` of ``study``, or its best; a missing one is a one-line error."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    if number is None:
+        if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            raise ValueError(
+                f"study {study.study_name!r} has no complete trial yet: give --trial N."
+            )
+        return study.best_trial
+    for trial in trials:
+        if trial.number == number:
+            return trial
+    have = f"trials 0 to {len(trials) - 1}" if trials else "no trial"
+    raise ValueError(f"--trial {number}: study {study.study_name!r} has {have}.")

@@ -3,7 +3,7 @@
 Headless: figures are drawn with matplotlib's object-oriented API on the Agg canvas (pyplot and
 the user's backend are never touched) and written to files; the GIF's frames come from
 gymnasium's ``render_mode="rgb_array"`` and are written by Pillow. Needs the ``plots`` extra
-(``pip install 'optuna-llm-sampler[plots]'``), and the ``rl`` extra for the episodes.
+(``pip install ".[plots]"`` in a checkout), and the ``rl`` extra for the episodes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from optuna_llm_sampler.app._install import install_hint
 from optuna_llm_sampler.rl import MOUNTAINCAR
 from optuna_llm_sampler.rl import Rollout
 from optuna_llm_sampler.rl import rollout_episode
@@ -39,9 +40,7 @@ def _import_figure() -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise ImportError(
-            "matplotlib is needed for plots: pip install 'optuna-llm-sampler[plots]'."
-        ) from e
+        raise ImportError(f"matplotlib is needed for plots: {install_hint('plots')}.") from e
     return Figure
 
 
@@ -50,7 +49,7 @@ def _import_pil_image() -> Any:
         from PIL import Image
     except ImportError as e:
         raise ImportError(
-            "Pillow is needed for GIFs: pip install 'optuna-llm-sampler[plots]'."
+            f"Pillow is needed for GIFs: {install_hint('plots')}; or pass --no-gif."
         ) from e
     return Image
 

@@ -16,12 +16,14 @@ from optuna_llm_sampler._records import llm_usage
 from optuna_llm_sampler.app._llm_options import python_call
 from optuna_llm_sampler.app._llm_options import sampler_options
 from optuna_llm_sampler.app._named_samplers import make_sampler
+from optuna_llm_sampler.app._run_config import group_fallbacks
 from optuna_llm_sampler.app._run_config import RunConfig
 from optuna_llm_sampler.app._run_config import RunSummary
 from optuna_llm_sampler.app._run_note import publish_run
 from optuna_llm_sampler.app._storage import open_storage
 from optuna_llm_sampler.app._workers import StudyTarget
 from optuna_llm_sampler.integrations import TrialNoteCallback
+from optuna_llm_sampler.providers import redact_url
 
 
 def _with_artifacts(
@@ -100,14 +102,16 @@ def run_study(
 
     config.validate()
     names = tuple(default_param_names(config.env, bias=config.bias))  # validates the env
+    # The sampler first: a bad flag, a missing key or module is an error before any storage
+    # (a SQLite file, a journal) is created.
+    model = config.resolved_model() if config.sampler == "llm" else None
+    sampler = _make_run_sampler(config, model, echo)
     storage = open_storage(
         config.storage,
         heartbeat_interval=config.heartbeat_interval,
         grace_period=None if config.heartbeat_interval is None else 2 * config.heartbeat_interval,
         retry_failed_trials=1 if config.heartbeat_interval else 0,
     )
-    model = config.resolved_model() if config.sampler == "llm" else None
-    sampler = _make_run_sampler(config, model, echo)
     study_name = config.resolved_study_name()
     study = optuna.create_study(
         storage=storage,
@@ -127,7 +131,8 @@ def run_study(
     if done:
         echo(f"resuming study {study_name!r}: {done} of {config.n_trials} trials complete")
     if remaining > 0:
-        study.optimize(
+        _optimize(
+            study,
             target.guard(_objective(config, names)),
             n_trials=remaining,
             show_progress_bar=config.progress,
@@ -136,6 +141,36 @@ def run_study(
     summary = _summarize(study, config, model, names)
     publish_run(study, summary, config)
     return summary
+
+
+def _optimize(
+    study: optuna.Study, objective: Callable[[optuna.Trial], float], **kwargs: Any
+) -> None:
+    """``study.optimize``; the trial a Ctrl-C (or any error) stops in its objective or while its
+    result is stored is failed, not left RUNNING.
+
+    Optuna fails a trial whose objective is interrupted, but not one interrupted while its
+    result is stored; left RUNNING, that trial would count towards ``--n-trials`` on resume
+    (StudyTarget counts running trials, which may be other workers'). A trial interrupted while
+    Optuna creates it is not known here and stays RUNNING; a heartbeat
+    (``--heartbeat-interval``) fails it.
+    """
+    current: list[int] = []
+
+    def tracked(trial: optuna.Trial) -> float:
+        current[:] = [trial._trial_id]
+        return objective(trial)
+
+    try:
+        study.optimize(tracked, **kwargs)
+    except BaseException:
+        for trial_id in current:
+            try:
+                if not study._storage.get_trial(trial_id).state.is_finished():
+                    study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            except Exception:  # finished meanwhile, or the storage is gone: nothing to undo
+                pass
+        raise
 
 
 def _add_startup_points(
@@ -209,6 +244,7 @@ def _summarize(
         usage=llm_usage(study),
         model=model,
         artifacts=config.artifacts,
+        fallback_groups=group_fallbacks(study.get_trials(deepcopy=False)),
     )
 
 
@@ -245,7 +281,8 @@ def _make_run_sampler(
     if config.max_total_tokens is not None:
         llm_options["max_total_tokens"] = config.max_total_tokens
     llm_options.update(config.llm_options)
-    echo(f"sampler: LLM, model {model}" + (f" at {config.base_url}" if config.base_url else ""))
+    where = f" at {redact_url(config.base_url)}" if config.base_url else ""
+    echo(f"sampler: LLM, model {model}{where}")
     call = python_call(
         {**llm_options, "n_startup_trials": config.n_startup_trials, "seed": config.seed},
         env=config.env,
@@ -272,6 +309,8 @@ def _remember_setup(
     }
     if model:
         setup["model"] = model
+    if model and config.base_url:
+        setup["base_url"] = redact_url(config.base_url)
     for key, value in setup.items():
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 import math
+import re
 from typing import Any
 
+from optuna.trial import FrozenTrial
+
+from optuna_llm_sampler._records import FALLBACK
 from optuna_llm_sampler._records import LLMUsage
 from optuna_llm_sampler.app._named_samplers import default_model
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
+from optuna_llm_sampler.providers import redact_url
 from optuna_llm_sampler.rl import MOUNTAINCAR
 
 
@@ -118,6 +125,65 @@ class RunConfig:
             )
 
 
+#: Characters of a fallback reason's detail shown in the summary (the trial's note has it all).
+FALLBACK_DETAIL_CHARS = 120
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def shown_text(text: str, limit: int = FALLBACK_DETAIL_CHARS) -> str:
+    """Text from a provider or a model as one terminal line: control characters (escape
+    sequences included) and line breaks become spaces, URLs lose their credentials, long text
+    is cut.
+
+    Example:
+        >>> shown_text("refused by http://me:pw@host/v1\\n\\x1b[31mred")
+        'refused by http://me:***@host/v1 [31mred'
+    """
+    text = " ".join(_UNPRINTABLE.sub(" ", str(text)).split())
+    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class FallbackGroup:
+    """Trials that fell back for one kind of reason.
+
+    Attributes:
+        reason: The kind, as the sampler words it: ``"provider error"``, ``"no usable answer
+            after 4 attempts"``, ``"token budget spent"``.
+        count: Trials that fell back for it.
+        last: The detail of the latest such trial (one line, cut), or ``""``.
+    """
+
+    reason: str
+    count: int
+    last: str
+
+
+def group_fallbacks(trials: Iterable[FrozenTrial]) -> tuple[FallbackGroup, ...]:
+    """Group the trials' ``llm_fallback`` reasons by kind, the most frequent first.
+
+    The kind is the reason up to its first ``:`` or `` (``; what follows (the provider's
+    message, the answer's problem) differs from trial to trial, and the latest one is kept.
+
+    Example:
+        >>> [g.reason for g in group_fallbacks(study.trials)]  # doctest: +SKIP
+        ['provider error', 'no usable answer after 4 attempts']
+    """
+    counts: Counter[str] = Counter()
+    last: dict[str, str] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        reason = trial.user_attrs.get(FALLBACK)
+        if not isinstance(reason, str) or not reason.strip():
+            continue
+        kind = re.split(r":| \(", reason, maxsplit=1)[0].strip() or "unknown"
+        kind = shown_text(kind, 60)
+        counts[kind] += 1
+        last[kind] = shown_text(reason[len(kind) :].lstrip(" :"))
+    return tuple(FallbackGroup(kind, n, last[kind]) for kind, n in counts.most_common())
+
+
 @dataclass
 class RunSummary:
     """What a run found and what it cost."""
@@ -132,9 +198,23 @@ class RunSummary:
     usage: LLMUsage
     model: str | None
     artifacts: str | None
+    fallback_groups: tuple[FallbackGroup, ...] = ()
+
+    def fallbacks_text(self) -> str:
+        """The fallbacks by reason, one line: ``5 provider error: ...; 2 no usable answer ...``.
+
+        Example:
+            >>> summary.fallbacks_text()  # doctest: +SKIP
+            '5 provider error: ProviderUnavailableError: ...; 2 no usable answer after 4 ...'
+        """
+        return "; ".join(
+            f"{g.count} {g.reason}" + (f": {g.last}" if g.last else "")
+            for g in self.fallback_groups
+        )
 
     def lines(self) -> list[str]:
-        out = [f"study {self.study_name!r} in {self.storage}: {self.n_trials} complete trials"]
+        storage = redact_url(self.storage)
+        out = [f"study {self.study_name!r} in {storage}: {self.n_trials} complete trials"]
         if self.best_value is not None:
             weights = ", ".join(f"{k}={v:.4g}" for k, v in self.best_params.items())
             out.append(f"best weights: {weights}")
@@ -152,16 +232,19 @@ class RunSummary:
                 f"{u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} "
                 f"completion tokens, {u.latency_s:.1f} s waiting"
             )
+        if self.fallback_groups:
+            out.append(f"fallbacks: {self.fallbacks_text()}")
         out.append(f"watch it: {dashboard_command(self.storage, self.artifacts)}")
         return out
 
 
 def dashboard_command(storage: str, artifacts: str | None = None) -> str:
-    """The command that opens a study's storage (and artifacts) in optuna-dashboard.
+    """The command that opens a study's storage (and artifacts) in optuna-dashboard; a password
+    in the storage URL is shown as ``***`` (type it in).
 
     Example:
         >>> dashboard_command("sqlite:///study.db", "art")
         'optuna-llm-sampler dashboard --storage sqlite:///study.db --artifacts art'
     """
-    command = f"optuna-llm-sampler dashboard --storage {storage}"
+    command = f"optuna-llm-sampler dashboard --storage {redact_url(storage)}"
     return command + (f" --artifacts {artifacts}" if artifacts else "")

@@ -1,8 +1,8 @@
 """What ``optuna-llm-sampler run`` shows in optuna-dashboard: a study note and two figures.
 
 A run gets a study note (its setup, cost and re-scored result) and two plotly figures on the
-study's page. plotly is optional: without it the figures are skipped with one warning, and no
-problem here can fail a run.
+study's page. The note needs nothing optional; the figures need optuna-dashboard and plotly,
+and without them they are skipped with one warning. No problem here can fail a run.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from optuna.trial import TrialState
 
 from optuna_llm_sampler._records import FALLBACK
 from optuna_llm_sampler._records import MODEL
+from optuna_llm_sampler.app._install import install_hint
 from optuna_llm_sampler.app._run_config import dashboard_command
 from optuna_llm_sampler.app._run_config import RunConfig
 from optuna_llm_sampler.app._run_config import RunSummary
 from optuna_llm_sampler.integrations._dashboard_note import dashboard_module
 from optuna_llm_sampler.integrations._dashboard_note import fenced
-from optuna_llm_sampler.integrations._dashboard_note import INSTALL_HINT
+from optuna_llm_sampler.integrations._dashboard_note import inert
 from optuna_llm_sampler.integrations._dashboard_note import markdown_cell
 from optuna_llm_sampler.integrations._dashboard_note import warn_once
 from optuna_llm_sampler.integrations._dashboard_note import write_study_note
+from optuna_llm_sampler.providers import redact_url
 
 
 if TYPE_CHECKING:
@@ -165,7 +167,7 @@ def save_study_figures(
         for figure_id, figure in figures.items():
             dashboard.save_plotly_graph_object(study, figure, graph_object_id=figure_id)
     except ImportError:
-        warn_once("plotly", "The dashboard figures need plotly: " + INSTALL_HINT)
+        warn_once("plotly", "The dashboard figures need plotly: " + install_hint("dashboard"))
         return []
     except Exception as error:
         warn_once(
@@ -187,7 +189,7 @@ def study_note_markdown(
     attrs = study_user_attrs or {}
     who = config.sampler if summary.model is None else f"LLM, model `{summary.model}`"
     if config.base_url:
-        who += f" at {config.base_url}"
+        who += f" at {redact_url(config.base_url)}"
     template = config.llm_options.get("template")
     rows: list[tuple[str, Any]] = [
         ("environment", f"`{config.env}`"),
@@ -222,6 +224,9 @@ def study_note_markdown(
                 f"tokens, {u.latency_s:.1f} s waiting",
             ),
         ]
+        if summary.fallback_groups:
+            # Model and provider text: inert, so the note shows it and loads nothing.
+            rows.append(("fallback reasons", inert(summary.fallbacks_text())))
     rows.append(("complete trials", summary.n_trials))
     if summary.best_value is not None:
         weights = ", ".join(f"{k} = {v:.4g}" for k, v in summary.best_params.items())
@@ -257,17 +262,16 @@ def publish_run(study: Study, summary: RunSummary, config: RunConfig) -> bool:
         >>> summary = run_study(config)  # calls publish_run(study, summary, config) at its end
 
     Returns:
-        Whether the note was written: ``False`` when optuna-dashboard is not installed or the
-        write failed (logged, never raised).
+        Whether the note was written (it needs no optional dependency; the figures need
+        optuna-dashboard and plotly): ``False`` when the write failed (logged, never raised).
     """
-    if dashboard_module() is None:
-        return False
     try:
         names = str(study.user_attrs.get("params", "")).split(",")
         text = study_note_markdown(summary, config, study_user_attrs=study.user_attrs)
     except Exception as error:
         warn_once("run-note", f"Could not build the dashboard note: {error!r}")
         return False
-    written = write_study_note(study, text)
-    save_study_figures(study, env_id=config.env, param_names=[n for n in names if n])
+    written = write_study_note(study, text)  # needs nothing optional
+    if dashboard_module() is not None:
+        save_study_figures(study, env_id=config.env, param_names=[n for n in names if n])
     return written

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import inspect
+import os
 import random
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_llm_sampler.app._install import install_hint
 from optuna_llm_sampler.providers import redact_url
 
 
@@ -262,13 +264,49 @@ def open_storage(
     except ImportError as error:
         raise ValueError(
             f"storage {redact_url(url)} needs a database driver that is not installed ({error}); "
-            'for PostgreSQL: pip install "optuna-llm-sampler[postgres]".'
+            f"for PostgreSQL: {install_hint('postgres')}."
         ) from None
     except Exception as error:  # SQLAlchemy's OperationalError and friends
         raise ValueError(
             f"cannot open storage {redact_url(url)}: {type(error).__name__}: "
             f"{str(error).splitlines()[0][:200] if str(error) else ''}"
         ) from None
+
+
+def storage_file(url: str) -> str | None:
+    """The file a ``sqlite:///`` or ``journal:`` URL names; ``None`` for a database server or
+    an in-memory database.
+
+    Example:
+        >>> storage_file("sqlite:///runs/study.db?timeout=60"), storage_file("journal:s.log")
+        ('runs/study.db', 's.log')
+    """
+    if url.startswith(JOURNAL_PREFIX):
+        return url[len(JOURNAL_PREFIX) :] or None
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return path
+    return None
+
+
+def open_existing_storage(url: str) -> BaseStorage:
+    """:func:`open_storage` for commands that read a study: a storage file that does not exist is
+    an error, not a new empty storage (SQLite and the journal create theirs on open).
+
+    Example:
+        >>> storage = open_existing_storage("sqlite:///optuna_llm_sampler.db")  # doctest: +SKIP
+
+    Raises:
+        ValueError: No such file, or :func:`open_storage`'s errors.
+    """
+    path = storage_file(url)
+    if path is not None and not os.path.isfile(path):
+        raise ValueError(
+            f"storage {redact_url(url)}: no such file {path!r}; give the --storage that run or "
+            "compare wrote to."
+        )
+    return open_storage(url)
 
 
 def _open_journal(

@@ -8,6 +8,8 @@ import sys
 
 from optuna_llm_sampler.app._compare_command import add_compare_parser
 from optuna_llm_sampler.app._dashboard_server import add_dashboard_parser
+from optuna_llm_sampler.app._interrupts import caused_by_interrupt
+from optuna_llm_sampler.app._interrupts import quiet_interrupts
 from optuna_llm_sampler.app._llm_options import add_llm_flags
 from optuna_llm_sampler.app._llm_options import given_options
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
@@ -114,19 +116,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What Ctrl-C prints, per command: one line, the state it leaves and how to go on.
+INTERRUPTED = {
+    "run": "interrupted; the study is saved and resumes with the same command",
+    "compare": "interrupted; finished trials are saved and the same command resumes",
+}
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (an SDK's or a database's may span many).
+
+    Example:
+        >>> one_line(ValueError("bad\\n  value"))
+        'bad value'
+    """
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 600 else text[:599] + "…"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``optuna-llm-sampler`` console script."""
-    from optuna_llm_sampler.providers import ProviderConfigError
+    """Entry point of the ``optuna-llm-sampler`` console script.
+
+    Every error a user can cause (a bad flag, a missing file, study, key or optional module) is
+    one line on stderr and exit status 2; Ctrl-C is one line and 130. No traceback.
+
+    Example:
+        >>> main(["run", "--sampler", "random", "--n-trials", "5"])  # doctest: +SKIP
+        0
+    """
+    from optuna_llm_sampler.providers import ProviderError
 
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
-    except (ValueError, ProviderConfigError) as error:
-        print(f"optuna-llm-sampler {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; the study is saved and resumes with the same command", file=sys.stderr)
-        return 130
+        with quiet_interrupts():
+            return int(args.handler(args))
+    except BaseException as error:
+        # Ctrl-C, also when it surfaces as another error raised while handling it (Optuna 5.0's
+        # _run_trial raises UnboundLocalError when it lands while a trial's result is stored).
+        if caused_by_interrupt(error):
+            print(INTERRUPTED.get(args.command, "interrupted"), file=sys.stderr)
+            return 130
+        if isinstance(error, (ValueError, ProviderError, ImportError, OSError)):
+            print(f"optuna-llm-sampler {args.command}: error: {one_line(error)}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

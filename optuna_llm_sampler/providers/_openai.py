@@ -16,11 +16,16 @@ from optuna_llm_sampler.providers._base import Completion
 from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderConfigError
 from optuna_llm_sampler.providers._base import ProviderError
+from optuna_llm_sampler.providers._base import token_count
 from optuna_llm_sampler.providers._cache import as_cache
 from optuna_llm_sampler.providers._cache import CacheLike
+from optuna_llm_sampler.providers._http import bound_by_deadline
 from optuna_llm_sampler.providers._http import HTTPClient
 from optuna_llm_sampler.providers._http import JsonMode
+from optuna_llm_sampler.providers._keys import env_key_allowed
+from optuna_llm_sampler.providers._keys import OPENAI_BASE_URL_VAR
 from optuna_llm_sampler.providers._keys import OPENAI_ENV_VARS
+from optuna_llm_sampler.providers._keys import OPENAI_HOSTS
 from optuna_llm_sampler.providers._keys import redact
 from optuna_llm_sampler.providers._retry import retry_after_from_headers
 from optuna_llm_sampler.providers._retry import shorten
@@ -54,21 +59,34 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
     text; in both cases the schema is appended to the last user message as an instruction.
 
     ``base_url`` serves any OpenAI-compatible server (llama.cpp server, vLLM, Ollama, LM Studio);
-    there a missing key is allowed (a placeholder is sent).
+    there a missing key is allowed (a placeholder is sent). ``OPENAI_API_KEY`` goes only to
+    ``https://api.openai.com``, or to the endpoint ``OPENAI_BASE_URL`` names (the SDK's pair of
+    variables: set both to send the key there); another ``base_url`` gets ``api_key=`` or the
+    placeholder. ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID`` are not sent there either.
 
     Faults: timeouts, connection errors, HTTP 408 / 409 / 429 / 5xx are retried with exponential
     backoff and full jitter, honouring ``Retry-After``, at most ``max_retries`` times and
     ``max_retry_time`` seconds, then :class:`ProviderUnavailableError`; HTTP 401 / 403 / 404 raise
     :class:`ProviderConfigError`; other failures :class:`ProviderError`. The SDK's own retries
-    are off. The API key never appears in messages, logs or the ``repr``.
+    are off. Each attempt ends within ``timeout`` seconds and the whole call within
+    ``max_retry_time``, reading included (a server that trickles its answer is cut off). After
+    ``cooldown_after`` calls in a row ended unavailable, calls fail at once for ``cooldown_time``
+    seconds. The API key never appears in messages, logs or the ``repr``; neither do a password
+    or key-like query parameter of ``base_url``.
 
     Args:
         model: The model name, e.g. ``"gpt-4o-mini"``, ``"o3-mini"``, ``"qwen2.5:7b"``.
-        api_key: The key; default ``OPENAI_API_KEY``. Required unless ``base_url`` is set.
-        base_url: An OpenAI-compatible endpoint, e.g. ``"http://127.0.0.1:8080/v1"``.
-        timeout: Seconds allowed for one HTTP request.
+        api_key: The key; default ``OPENAI_API_KEY`` (for OpenAI's endpoint, or the
+            ``OPENAI_BASE_URL`` set with it). Required unless another endpoint is used.
+        base_url: An OpenAI-compatible endpoint, e.g. ``"http://127.0.0.1:8080/v1"``; default
+            ``OPENAI_BASE_URL``, else OpenAI's. Must be an http(s) URL with a host.
+        timeout: Seconds allowed for one HTTP attempt, from connecting to the last byte read.
         max_retries: Retries of transient faults after the first attempt.
-        max_retry_time: Upper bound in seconds on one :meth:`complete` call, waits included.
+        max_retry_time: Upper bound in seconds on one :meth:`complete` call, waits and reading
+            included.
+        cooldown_after: Calls in a row that ended unavailable before the client cools down
+            (fails at once, sending nothing); 0 never cools down.
+        cooldown_time: Seconds a cool-down lasts; the next call after it tries the server again.
         temperature: Sampling temperature (ignored, with a warning, for reasoning models).
         max_tokens: Answer token limit (sent as ``max_completion_tokens`` to reasoning models).
         seed: Sent as ``seed`` (best-effort determinism where the server supports it).
@@ -110,6 +128,8 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
         timeout: float = 60.0,
         max_retries: int = 4,
         max_retry_time: float = 120.0,
+        cooldown_after: int = 3,
+        cooldown_time: float = 60.0,
         temperature: float | None = None,
         max_tokens: int | None = None,
         seed: int | None = None,
@@ -122,12 +142,16 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        from_env = base_url is None and bool(os.environ.get(OPENAI_BASE_URL_VAR, "").strip())
         super().__init__(
             model=model,
-            base_url=base_url,
+            base_url=os.environ[OPENAI_BASE_URL_VAR] if from_env else base_url,
+            base_url_name=OPENAI_BASE_URL_VAR if from_env else "base_url",
             timeout=timeout,
             max_retries=max_retries,
             max_retry_time=max_retry_time,
+            cooldown_after=cooldown_after,
+            cooldown_time=cooldown_time,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
@@ -152,11 +176,25 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
 
         openai = _import_sdk(model)
         self._openai = openai
-        local = base_url is not None or bool(os.environ.get("OPENAI_BASE_URL"))
-        self._use_key(api_key, OPENAI_ENV_VARS, required=not local)
+        self._use_key(
+            api_key, OPENAI_ENV_VARS, hosts=OPENAI_HOSTS, base_url_var=OPENAI_BASE_URL_VAR
+        )
+        headers: dict[str, Any] = {}
+        if not env_key_allowed(
+            self._base_url, official_hosts=OPENAI_HOSTS, paired=OPENAI_BASE_URL_VAR
+        ):
+            # The SDK would send the environment's organization and project to any endpoint.
+            headers = {"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()}
         try:
+            http_client = openai.DefaultHttpxClient()
+            bound_by_deadline(http_client)
             self._sdk = openai.OpenAI(
-                api_key=self._key, base_url=base_url, timeout=self._timeout, max_retries=0
+                api_key=self._key,
+                base_url=self._base_url,
+                timeout=self._timeout,
+                max_retries=0,
+                default_headers=headers or None,
+                http_client=http_client,
             )
         except openai.OpenAIError as exc:
             raise self._cannot_create(exc) from None
@@ -220,7 +258,7 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
     def _sdk_error(self, exc: Exception, request: dict[str, Any]) -> Exception | None:
         openai = self._openai
         if isinstance(exc, openai.APITimeoutError):
-            return TransientError(timeout_reason(self._timeout))
+            return TransientError(timeout_reason(self._attempt_timeout()))
         if isinstance(exc, openai.APIConnectionError):
             cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unknown"
             return TransientError(f"connection error ({cause})")
@@ -261,8 +299,8 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
         return Completion(
             text=text,
             model=str(getattr(response, "model", None) or self.model),
-            prompt_tokens=_int_or_none(getattr(usage, "prompt_tokens", None)),
-            completion_tokens=_int_or_none(getattr(usage, "completion_tokens", None)),
+            prompt_tokens=token_count(getattr(usage, "prompt_tokens", None)),
+            completion_tokens=token_count(getattr(usage, "completion_tokens", None)),
             latency_s=latency_s,
         )
 
@@ -273,7 +311,7 @@ def _import_sdk(model: str) -> Any:
     except ImportError:
         raise ProviderConfigError(
             f"OpenAI model {model!r} needs the openai package: "
-            'pip install "optuna-llm-sampler[openai]"'
+            'pip install ".[openai]" (from the optuna-llm-sampler checkout)'
         ) from None
     return openai
 
@@ -281,7 +319,3 @@ def _import_sdk(model: str) -> Any:
 def _bare(model: str) -> str:
     """``"openai/o3-mini"`` → ``"o3-mini"``, lower-cased (routing by model family)."""
     return model.lower().rsplit("/", 1)[-1]
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -11,6 +11,11 @@ the SDK's exceptions into one of three outcomes:
 * :class:`ProviderError` (HTTP 400 and other client errors, unreadable answers): raised at once;
   the sampler falls back for that trial.
 
+A provider that stays down must not cost every trial the whole retry time again: a
+:class:`CircuitBreaker` counts the calls in a row that ended unavailable and, after
+``cooldown_after`` of them, fails the next calls at once for ``cooldown_time`` seconds (the
+sampler then falls back at once); the first call after that tries again, and a success closes it.
+
 The SDKs' own retries are switched off so that this loop is the only one. Sleeping and the clock
 are injectable so that tests never wait.
 """
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 import email.utils
 import math
 import random
+import threading
 import time
 from typing import TypeVar
 
@@ -75,8 +81,8 @@ class RetryPolicy:
     Args:
         max_retries: Retries after the first attempt (0: one attempt only).
         max_retry_time: Upper bound in seconds on the whole call, waits included: a retry whose
-            wait would end past it is not made. (An attempt started in time may still overrun
-            it by at most one request timeout.)
+            wait would end past it is not made. (This loop cannot stop a running attempt: the
+            HTTP clients give each attempt only the time left, reading included.)
         base_delay: First backoff ceiling in seconds; the n-th wait is drawn uniformly from
             ``[0, min(max_delay, base_delay * 2**n)]`` ("full jitter").
         max_delay: Largest backoff ceiling in seconds.
@@ -102,6 +108,92 @@ class RetryPolicy:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
+
+
+class CircuitBreaker:
+    """Fails calls at once while a provider that kept failing cools down.
+
+    After ``cooldown_after`` calls in a row ended in :class:`ProviderUnavailableError`, every
+    call within ``cooldown_time`` seconds of the last failure raises it at once, without a
+    request, saying how long the cool-down lasts and what the last failure was. The first call
+    after the cool-down is made as usual: any answer of the server resets the count (an HTTP 400
+    too: the server is up), another failure starts another cool-down. Only unavailability
+    counts: timeouts, refused connections, 429, 5xx. Thread-safe.
+
+    Args:
+        cooldown_after: Failed calls in a row that start a cool-down; 0 never cools down.
+        cooldown_time: Seconds the cool-down lasts.
+        clock: Monotonic seconds; injected by tests.
+
+    Example:
+        >>> breaker = CircuitBreaker(cooldown_after=3, cooldown_time=60.0)
+        >>> breaker.check("OpenAI model 'gpt-4o'")  # closed: returns, the call may go ahead
+    """
+
+    def __init__(
+        self,
+        *,
+        cooldown_after: int = 3,
+        cooldown_time: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(cooldown_after, bool) or not isinstance(cooldown_after, int):
+            raise ValueError(f"cooldown_after must be an int, got {cooldown_after!r}.")
+        if cooldown_after < 0:
+            raise ValueError(f"cooldown_after must be non-negative, got {cooldown_after}.")
+        if (
+            isinstance(cooldown_time, bool)
+            or not isinstance(cooldown_time, (int, float))
+            or not math.isfinite(cooldown_time)
+            or cooldown_time < 0
+        ):
+            raise ValueError(
+                f"cooldown_time must be a finite non-negative number of seconds, "
+                f"got {cooldown_time!r}."
+            )
+        self.cooldown_after = cooldown_after
+        self.cooldown_time = float(cooldown_time)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._failed_at = 0.0
+        self._last_reason = ""
+
+    @property
+    def failures(self) -> int:
+        """Calls in a row that ended unavailable."""
+        with self._lock:
+            return self._failures
+
+    def check(self, what: str) -> None:
+        """Return if a call may go ahead; raise :class:`ProviderUnavailableError` if cooling down.
+
+        Args:
+            what: Names the call in the message, e.g. ``"OpenAI model 'gpt-4o'"``.
+        """
+        with self._lock:
+            if not self.cooldown_after or self._failures < self.cooldown_after:
+                return
+            left = self._failed_at + self.cooldown_time - self._clock()
+            if left <= 0:
+                return
+            failures, reason = self._failures, self._last_reason
+        raise ProviderUnavailableError(
+            f"{what} unavailable: cooling down for {left:.0f} s after {failures} failed calls in "
+            f"a row: {reason} (no request sent; cooldown_after=0 disables the cool-down)."
+        )
+
+    def succeeded(self) -> None:
+        """The provider answered (an answer, or an error about the request): it is up."""
+        with self._lock:
+            self._failures = 0
+
+    def failed(self, reason: str) -> None:
+        """A call ended unavailable with ``reason`` (no secrets in it)."""
+        with self._lock:
+            self._failures += 1
+            self._failed_at = self._clock()
+            self._last_reason = reason
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -170,6 +262,7 @@ def call_with_retry(
     clock: Callable[[], float] = time.monotonic,
     started: float | None = None,
     rng: random.Random | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> T:
     """Call ``attempt`` until it returns, retrying on :class:`TransientError`.
 
@@ -182,39 +275,59 @@ def call_with_retry(
         clock: Monotonic seconds; injected by tests (``max_retry_time`` is measured with it).
         started: ``clock()`` when the whole call began (default: now).
         rng: Source of the jitter.
+        breaker: Counts the calls that end unavailable; while it cools down the call raises at
+            once, without calling ``attempt``.
 
     Returns:
         What ``attempt`` returned.
 
     Raises:
-        ProviderUnavailableError: Retries or retry time ran out; the message gives the last
-            reason and the attempts made.
+        ProviderUnavailableError: Retries or retry time ran out (the message gives the last
+            reason and the attempts made), or ``breaker`` is cooling down.
 
     Example:
         >>> call_with_retry(lambda: 42, policy=RetryPolicy(), what="demo")
         42
     """
+    if breaker is not None:
+        breaker.check(what)
     start = clock() if started is None else started
     retries = 0
     while True:
         try:
-            return attempt()
+            result = attempt()
         except TransientError as exc:
             reason, retry_after = exc.reason, exc.retry_after
+        except ProviderError:
+            # The server answered (a rejected request, an unreadable body): it is up.
+            if breaker is not None:
+                breaker.succeeded()
+            raise
+        else:
+            if breaker is not None:
+                breaker.succeeded()
+            return result
         elapsed = clock() - start
         attempts = retries + 1
         tried = f"{attempts} attempt{'s' if attempts > 1 else ''} in {elapsed:.1f} s"
+        why = None
+        delay = 0.0
         if retries >= policy.max_retries:
-            raise ProviderUnavailableError(f"{what} unavailable: {reason} ({tried}).") from None
-        if retry_after is not None:
-            delay = min(retry_after, policy.max_retry_after)
+            why = f"{reason} ({tried})"
         else:
-            delay = backoff_delay(retries, policy, rng)
-        if elapsed + delay > policy.max_retry_time:
-            raise ProviderUnavailableError(
-                f"{what} unavailable: {reason} ({tried}; waiting {delay:.1f} s more would pass "
-                f"max_retry_time={policy.max_retry_time:g} s)."
-            ) from None
+            if retry_after is not None:
+                delay = min(retry_after, policy.max_retry_after)
+            else:
+                delay = backoff_delay(retries, policy, rng)
+            if elapsed + delay > policy.max_retry_time:
+                why = (
+                    f"{reason} ({tried}; waiting {delay:.1f} s more would pass "
+                    f"max_retry_time={policy.max_retry_time:g} s)"
+                )
+        if why is not None:
+            if breaker is not None:
+                breaker.failed(why)
+            raise ProviderUnavailableError(f"{what} unavailable: {why}.") from None
         _logger.info(
             f"{what}: {reason}; retry {retries + 1} of {policy.max_retries} in {delay:.2f} s."
         )

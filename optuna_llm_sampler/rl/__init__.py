@@ -16,7 +16,7 @@ Example:
         study.optimize(linear_policy_objective(seed=0), n_trials=100)
         print(study.best_params, evaluate_best(study).mean)
 
-Needs the ``rl`` extra (``pip install 'optuna-llm-sampler[rl]'``): gymnasium for environments
+Needs the ``rl`` extra (``pip install ".[rl]"`` from the checkout): gymnasium for environments
 other than MountainCarContinuous, numba for the fast simulator (without numba it runs as plain
 Python, slower but with the same results).
 """

@@ -31,7 +31,7 @@ def _import_gymnasium() -> Any:
     except ImportError as e:
         raise ImportError(
             "gymnasium is needed for this environment or backend: "
-            "pip install 'optuna-llm-sampler[rl]'."
+            'pip install ".[rl]" (from the optuna-llm-sampler checkout).'
         ) from e
     return gymnasium
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import json
 import os
 from pathlib import Path
+import re
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ from optuna_llm_sampler.rl import rollout_episode
 from optuna_llm_sampler.rl import write_warmup_file
 from tests.app._responders import random_point_responder
 from tests.providers.stub_server import StubLLMServer
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -360,3 +364,328 @@ def test_widen_steps_after_through_the_cli(in_tmp: Path) -> None:
         assert f"Use steps of about {step} in different directions" in prompt, (number, since)
         assert ("found nothing better" in prompt) == (since > 0)
     assert "Use steps of about 2.0 in different directions" in prompts[-1]  # a = -7 was worse
+
+
+# --------------------------------------------------------------------------- every error: one line
+
+
+def _one_line_error(capsys, command: str) -> str:
+    """The command's stderr, checked to be one error line: no traceback, nothing else."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if not line.startswith("[I ")]  # Optuna's INFO
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"optuna-llm-sampler {command}: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def random_study(in_tmp: Path) -> str:
+    """A finished ``run`` with a quick sampler in ``run``'s default storage; its study name."""
+    assert main(["run", "--sampler", "random", "--n-trials", "3", "--no-progress"]) == 0
+    return "MountainCarContinuous-v0-random-seed0"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--trial", "3"],
+            "--trial 3: study 'MountainCarContinuous-v0-random-seed0' has trials 0 to 2",
+        ),
+        (["--trial", "-1"], "--trial -1: study"),
+        (["--trial", "99999999999999999999"], "has trials 0 to 2"),
+        (["--study-name", "nope"], "no study 'nope' in storage sqlite:///optuna_llm_sampler.db"),
+    ],
+)
+def test_plot_of_a_missing_trial_or_study_is_one_line(
+    random_study: str, capsys, extra, message
+) -> None:
+    capsys.readouterr()
+    argv = ["plot", "--storage", "sqlite:///optuna_llm_sampler.db", "--no-gif"]
+    if "--study-name" not in extra:
+        argv += ["--study-name", random_study]
+    assert main([*argv, *extra]) == 2
+    assert message in _one_line_error(capsys, "plot")
+    assert not (Path("plots")).exists()
+
+
+def test_plot_of_a_study_without_complete_trials_or_with_many_studies(
+    in_tmp: Path, capsys
+) -> None:
+    assert main(["run", "--sampler", "tpe", "--create-only", "--study-name", "empty"]) == 0
+    storage = ["--storage", "sqlite:///optuna_llm_sampler.db"]
+    assert main(["plot", *storage, "--no-gif"]) == 2
+    assert "has no complete trial yet: give --trial N" in _one_line_error(capsys, "plot")
+    assert main(["run", "--sampler", "tpe", "--create-only", "--study-name", "other"]) == 0
+    capsys.readouterr()
+    assert main(["plot", *storage, "--no-gif"]) == 2
+    assert "holds 2 studies ('empty', 'other'): give --study-name" in _one_line_error(
+        capsys, "plot"
+    )
+    _load("empty").enqueue_trial({"a": 0.0, "b": 1.0})  # WAITING: its weights are not set yet
+    capsys.readouterr()
+    assert main(["plot", *storage, "--study-name", "empty", "--trial", "0", "--no-gif"]) == 2
+    assert "trial 0 (WAITING) has no value for a, b" in _one_line_error(capsys, "plot")
+
+
+@pytest.mark.parametrize("url", ["sqlite:///missing.db", "journal:missing.log"])
+def test_plot_of_a_storage_file_that_does_not_exist_creates_none(
+    in_tmp: Path, capsys, url: str
+) -> None:
+    assert main(["plot", "--storage", url]) == 2
+    assert "no such file" in _one_line_error(capsys, "plot")
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_plot_reads_a_journal_storage(in_tmp: Path, capsys) -> None:
+    storage = ["--storage", "journal:runs.log"]
+    assert main(["run", "--sampler", "random", "--n-trials", "3", "--no-progress", *storage]) == 0
+    assert main(["plot", *storage, "--max-steps", "50", "--no-gif"]) == 0
+    assert (in_tmp / "plots").is_dir() and any((in_tmp / "plots").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--n-candidates", "0"], "n_candidates must be an integer >= 1, got 0"),
+        (["--min-distance", "-1"], "min_distance"),
+        (["--precision", "0"], "precision"),
+        (["--search-std", "nan"], "search_std"),
+        (["--max-history-tokens", "-5"], "max_tokens"),
+    ],
+)
+def test_bad_llm_options_are_one_line_before_any_storage_exists(
+    in_tmp: Path, capsys, extra, message
+) -> None:
+    argv = ["run", "--model", "stub-model", "--base-url", "http://127.0.0.1:9/v1"]
+    assert main([*argv, "--n-trials", "2", "--no-progress", *extra]) == 2
+    assert message in _one_line_error(capsys, "run")
+    assert list(in_tmp.iterdir()) == []  # the sampler is checked before the storage is made
+
+
+@pytest.mark.parametrize(
+    "base_url", ["not a url", "ftp://127.0.0.1/v1", "http://", "127.0.0.1:8080"]
+)
+def test_a_base_url_that_is_no_url_is_one_line(in_tmp: Path, capsys, base_url: str) -> None:
+    """The client refuses it when the sampler is built (ProviderConfigError): before any trial,
+    any storage, any random search that would pass for an LLM study."""
+    argv = ["run", "--model", "stub-model", "--base-url", base_url, "--n-trials", "2"]
+    assert main([*argv, "--no-progress"]) == 2
+    assert "base_url" in _one_line_error(capsys, "run")
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_main_turns_every_expected_error_into_one_line(
+    in_tmp: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The classes a user can cause: bad values, provider set-up, missing modules and files;
+    multi-line messages (an SDK's, a database's) are joined."""
+    from optuna_llm_sampler import ProviderConfigError
+    from optuna_llm_sampler import ProviderUnavailableError
+    from optuna_llm_sampler.app import cli
+
+    errors = [
+        ValueError("bad value\n  on two lines"),
+        ProviderConfigError("no key\nset OPENAI_API_KEY"),
+        ProviderUnavailableError("down"),
+        ImportError("No module named 'matplotlib'"),
+        FileNotFoundError(2, "No such file or directory", "x/y"),
+        PermissionError(13, "Permission denied", "out"),
+    ]
+    for error in errors:
+
+        def handler(args, error=error):
+            raise error
+
+        monkeypatch.setattr(cli, "_run", handler)
+        assert main(["run"]) == 2
+        line = _one_line_error(capsys, "run")
+        assert " ".join(str(error).split()) in line
+
+
+# --------------------------------------------------------------------------- samplers and modules
+
+
+def _block(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Make ``import module`` (and its submodules, loaded or not) fail, as when not installed."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)
+    for name in [m for m in sys.modules if m.startswith(module + ".")]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+OPTIONAL_MODULES = ("scipy", "cmaes", "torch")
+
+
+def _quadratic(trial: optuna.Trial) -> float:
+    return (trial.suggest_float("x", -5, 5) - 1) ** 2 + trial.suggest_float("y", -5, 5) ** 2
+
+
+@pytest.mark.parametrize("module", OPTIONAL_MODULES)
+@pytest.mark.parametrize("sampler", ["tpe", "cmaes", "gp", "random", "qmc"])
+def test_every_sampler_works_or_is_refused_up_front_without_a_module(
+    monkeypatch: pytest.MonkeyPatch, sampler: str, module: str
+) -> None:
+    """Each of Optuna's samplers the commands offer, with each optional module missing: refused
+    when it is built, with the install hint, or it runs a study past its startup trials."""
+    from optuna_llm_sampler.app._named_samplers import make_sampler
+    from optuna_llm_sampler.app._named_samplers import SAMPLER_MODULES
+
+    _block(monkeypatch, module)
+    if module in SAMPLER_MODULES.get(sampler, ()):
+        with pytest.raises(ValueError, match=rf"the {sampler} sampler needs .*pip install") as e:
+            make_sampler(sampler, seed=0)
+        assert "\n" not in str(e.value)
+        hint = "torch --index-url" if module == "torch" else 'pip install ".[samplers]"'
+        assert hint in str(e.value)
+        return
+    study = optuna.create_study(sampler=make_sampler(sampler, seed=0))
+    study.optimize(_quadratic, n_trials=13)  # GPSampler fits its model after 10 trials
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 13
+
+
+def test_the_samplers_extra_brings_the_modules_the_samplers_need() -> None:
+    """What ``pip install ".[samplers]"`` (in quickstart) installs covers what the hints say."""
+    import tomllib
+
+    from optuna_llm_sampler.app._named_samplers import SAMPLER_MODULES
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    shipped = {re.split(r"[<>=\[ ]", req, maxsplit=1)[0] for req in extras["samplers"]}
+    needed = {m for modules in SAMPLER_MODULES.values() for m in modules} - {"torch"}
+    assert needed <= shipped
+
+
+@pytest.mark.parametrize(
+    ("argv", "module", "command"),
+    [
+        (["run", "--sampler", "qmc", "--n-trials", "2", "--no-progress"], "scipy", "run"),
+        (["run", "--sampler", "gp", "--n-trials", "2", "--no-progress"], "torch", "run"),
+        (
+            ["compare", "--samplers", "random,cmaes", "--n-trials", "2", "--no-progress"],
+            "cmaes",
+            "compare",
+        ),
+    ],
+)
+def test_a_sampler_without_its_module_is_refused_before_anything_runs(
+    in_tmp: Path, capsys, monkeypatch: pytest.MonkeyPatch, argv, module, command
+) -> None:
+    _block(monkeypatch, module)
+    assert main(argv) == 2
+    line = _one_line_error(capsys, command)
+    assert "pip install" in line and "is not installed" in line
+    assert list(in_tmp.iterdir()) == []  # no storage, no output folder
+
+
+# --------------------------------------------------------------------------- what run reports
+
+
+def test_run_groups_fallbacks_by_reason_and_shows_no_credentials(in_tmp: Path, capsys) -> None:
+    import random
+
+    from tests.providers.stub_server import Fault
+
+    rng = random.Random(0)
+
+    def respond(request: dict[str, Any]) -> Any:
+        text = " ".join(str(m.get("content")) for m in request["messages"])
+        if "iteration 3." in text or "iteration 4." in text:
+            return Fault.bad_request("the model refuses")
+        if "iteration 5." in text:
+            return "I cannot decide, sorry."  # no point in it: re-asked, then a fallback
+        return json.dumps({"a": rng.uniform(-1, 1), "b": rng.uniform(3, 7), "reasoning": "Near."})
+
+    with StubLLMServer(responder=respond) as server:
+        base_url = server.openai_base_url.replace("http://", "http://me:hunter2@")
+        argv = ["run", "--model", "stub-model", "--base-url", base_url, "--n-trials", "7"]
+        argv += ["--n-startup-trials", "3", "--n-eval-episodes", "2", "--no-progress"]
+        assert main([*argv, "--study-name", "fb"]) == 0
+    out = capsys.readouterr().out
+    assert "LLM (stub-model): 1 proposals, 3 fallbacks" in out
+    line = next(line for line in out.splitlines() if line.startswith("fallbacks: "))
+    assert line.startswith("fallbacks: 2 provider error: ")
+    assert re.search(r"; 1 no usable answer after \d+ attempts: ", line), line
+    assert f"model stub-model at {base_url.replace('hunter2', '***')}" in out
+    assert "base_url='http://me:***@127.0.0.1:" in out  # the "in Python:" line
+    study = _load("fb")
+    assert study.user_attrs["base_url"].startswith("http://me:***@127.0.0.1:")
+    stored = json.dumps(
+        [
+            study.user_attrs,
+            study._storage.get_study_system_attrs(study._study_id),  # notes included
+            [(t.user_attrs, t.system_attrs) for t in study.trials],
+        ],
+        default=str,
+    )
+    assert "hunter2" not in out and "hunter2" not in stored
+    from tests._notes import note_of
+
+    note = note_of(study)
+    assert "| fallback reasons | 2 provider error: " in note
+    assert "| sampler | LLM, model `stub-model` at http://me:***@127.0.0.1:" in note
+
+
+def test_the_python_call_run_prints_holds_no_credentials() -> None:
+    from optuna_llm_sampler.app._llm_options import python_call
+
+    options = {
+        "model": "m",
+        "base_url": "http://me:hunter2@127.0.0.1:8080/v1?api_key=k3y-value",
+        "api_key": "sk-secret-0123456789",
+    }
+    call = python_call(options, env="X")
+    assert "hunter2" not in call and "k3y-value" not in call and "sk-secret" not in call
+    assert "base_url='http://me:***@127.0.0.1:8080/v1?api_key=***'" in call
+    assert "api_key=os.environ[...]" in call
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_run_is_one_line_and_the_study_resumes(in_tmp: Path, capsys) -> None:
+    from tests.app._interrupt import complete_trials
+    from tests.app._interrupt import interrupt_when
+
+    storage = f"sqlite:///{in_tmp / 'study.db'}"
+    args = ["run", "--sampler", "random", "--n-trials", "100000", "--storage", storage]
+    # Long trials (500 episodes each), so Ctrl-C lands inside the objective, as it mostly does.
+    args += ["--study-name", "ctrl-c", "--no-progress", "--n-eval-episodes", "500"]
+    code, err = interrupt_when(args, lambda: sum(complete_trials(storage)) >= 2, cwd=in_tmp)
+    lines = [line for line in err.splitlines() if not line.startswith("[I ")]
+    assert code == 130, err
+    assert lines == ["interrupted; the study is saved and resumes with the same command"], err
+    done = len(_load("ctrl-c", storage).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    assert done >= 2
+    # The interrupted trial is failed; only one interrupted while Optuna created it (the last)
+    # can be left RUNNING (no heartbeat in this run to fail it).
+    trials = _load("ctrl-c", storage).trials
+    assert all(t.state.is_finished() for t in trials[:-1])
+    args[4] = str(done + 2)  # --n-trials: the same command, resumed, goes on
+    assert main(args) == 0
+    assert f"resuming study 'ctrl-c': {done} of {done + 2} trials complete" in (
+        capsys.readouterr().out
+    )
+    resumed = _load("ctrl-c", storage).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(resumed) >= done + 1
+
+
+def test_ctrl_c_surfacing_as_another_error_is_one_line(
+    in_tmp: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optuna_llm_sampler.app import cli
+
+    def handler(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise UnboundLocalError("cannot access local variable 'updated_state'") from None
+
+    monkeypatch.setattr(cli, "_run", handler)
+    assert main(["run"]) == 130
+    assert capsys.readouterr().err == cli.INTERRUPTED["run"] + "\n"

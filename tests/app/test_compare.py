@@ -56,6 +56,17 @@ def failing_factory(seed: int):
     return objective
 
 
+def seed0_crashes_at_trial_4(seed: int):
+    inner = quadratic_factory(seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        if seed == 0 and trial.number == 4:
+            raise RuntimeError("simulated crash at trial 4")
+        return inner(trial)
+
+    return objective
+
+
 def _load(name: str, url: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url))
 
@@ -354,3 +365,127 @@ def test_spread_marks_seeds_that_never_reached_the_threshold() -> None:
     assert spread.format(0, above=100) == "30 [12, >100]"
     assert Spread.of([math.inf, math.inf]).format(0, above=50) == ">50"
     assert Spread.of([None, math.nan]).format() == "–"
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+def test_a_failed_study_is_reported_as_failed_not_as_never_reaching_the_threshold(
+    in_tmp: Path,
+) -> None:
+    """Seed 0 crashes at trial 4 below the threshold: it is failed, and left out of the trials to
+    the threshold; seed 1 runs all its trials without reaching it: "never reached"."""
+    options: dict[str, Any] = dict(
+        name="quadratic",
+        samplers=("random",),
+        seeds=2,
+        n_trials=10,
+        storage="journal:j.log",
+        out="out",
+        n_jobs=1,
+        direction="minimize",
+        threshold=-1.0,  # a square is never below -1: no seed reaches it
+        progress=False,
+        echo=lambda line: None,
+    )
+    result = compare(seed0_crashes_at_trial_4, **options)
+    failed, finished = result.studies
+    assert failed.status == "failed" and "simulated crash at trial 4" in (failed.error or "")
+    assert finished.status == "complete" and finished.trials_to_threshold is None
+    row = result.sampler("random")
+    assert row.failed == 1 and row.unfinished == 1 and row.reached == 0
+    assert row.trials_to_threshold is not None and row.trials_to_threshold.n == 1  # seed 1 only
+    summary = _read_csv(result.summary_csv)["random"]
+    assert summary["seeds_failed"] == "1" and summary["seeds_unfinished"] == "1"
+    assert summary["trials_to_threshold_median"] == "inf"
+    with result.studies_csv.open(newline="", encoding="utf-8") as f:
+        studies = {int(r["seed"]): r for r in csv.DictReader(f)}
+    assert studies[0]["status"] == "failed" and studies[0]["trials_to_threshold"] == ""
+    assert "simulated crash" in studies[0]["error"]
+    assert studies[1]["status"] == "complete" and studies[1]["trials_to_threshold"] == "inf"
+    text = result.summary_md.read_text()
+    assert "| 0/2 (1 failed) |" in text
+    assert "compare-quadratic-random-seed0: **failed** after 4 of 10 trials" in text
+
+
+def test_compare_help_names_the_storage_it_uses(in_tmp: Path, capsys) -> None:
+    from optuna_llm_sampler.app._compare import default_storage
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {default_storage('OUT')}, in the --out folder)" in help_text
+    assert "sqlite:///OUT" not in help_text
+    result = compare(quadratic_factory, name="q", samplers=("random",), seeds=1, n_trials=2,
+                     out="elsewhere", progress=False, echo=lambda line: None)  # fmt: skip
+    assert result.storage == default_storage("elsewhere") == "journal:elsewhere/compare.log"
+    assert (in_tmp / "elsewhere" / "compare.log").is_file()
+
+
+def test_the_compare_storage_shows_no_password(in_tmp: Path) -> None:
+    from optuna_llm_sampler.app._compare_worker import dashboard_command
+
+    url = "postgresql+psycopg2://me:hunter2@db/x"
+    assert dashboard_command(url) == "optuna-dashboard postgresql+psycopg2://me:***@db/x"
+    with pytest.raises(ValueError) as error:
+        compare(quadratic_factory, name="q", samplers=("random",), storage=url, n_trials=2)
+    assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_jobs", ["1", "2"])
+def test_ctrl_c_during_compare_is_one_line_and_stops_every_worker(
+    in_tmp: Path, n_jobs: str
+) -> None:
+    """In this process or in worker processes (each gets the terminal's SIGINT too): one line,
+    no traceback of any process, no worker left running; the same command resumes."""
+    from tests.app._interrupt import complete_trials
+    from tests.app._interrupt import interrupt_when
+
+    args = ["compare", "--samplers", "random,tpe", "--seeds", "1", "--n-trials", "100000"]
+    args += ["--n-eval-episodes", "500", "--n-jobs", n_jobs, "--no-progress", "--no-plot"]
+    url = "journal:compare/compare.log"
+
+    def ready() -> bool:
+        counts = complete_trials(url)
+        return len(counts) == 2 and (min(counts) if n_jobs == "2" else max(counts)) >= 2
+
+    code, err = interrupt_when(args, ready, cwd=in_tmp)
+    lines = [line for line in err.splitlines() if not line.startswith("[I ")]
+    assert code == 130, err
+    assert lines == ["interrupted; finished trials are saved and the same command resumes"], err
+    storage = open_storage(url)
+    for summary in optuna.get_all_study_summaries(storage):
+        trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+        assert all(t.state.is_finished() for t in trials[:-1])  # the last may be RUNNING
+
+
+def interrupted_in_optunas_handling(seed: int):
+    """An objective whose trial ends as Ctrl-C inside Optuna's result handling surfaces (an
+    error raised while the KeyboardInterrupt is handled)."""
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise UnboundLocalError("updated_state") from None  # __context__ stays set
+
+    return objective
+
+
+def test_an_interrupt_in_one_study_stops_the_comparison_not_just_that_study(in_tmp: Path) -> None:
+    """Not reported as that study's error while the next study runs on (n_jobs=1)."""
+    ran: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        compare(
+            interrupted_in_optunas_handling,
+            name="q",
+            samplers=("random", "tpe"),
+            seeds=1,
+            n_trials=3,
+            n_jobs=1,
+            progress=False,
+            echo=ran.append,
+        )
+    assert ran == []  # no study reported as finished or failed

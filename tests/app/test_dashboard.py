@@ -45,6 +45,11 @@ CHROMIUM = "/usr/bin/chromium"
 REASONING = "The car must swing back first, so b grows while a stays near zero."
 N_STARTUP = 10
 N_TRIALS = 16
+# One LLM trial whose reasoning tries to make the page load a remote image (the host does not
+# exist: the browser test fails on any request that leaves the machine).
+HOSTILE_TRIAL = N_TRIALS - 2
+REMOTE = "http://remote.invalid/pixel.png"
+HOSTILE_REASONING = f"{REASONING} <img src={REMOTE}> ![]({REMOTE})"
 
 
 def figure_ids(study: optuna.Study) -> set[str]:
@@ -103,7 +108,42 @@ def test_without_optuna_dashboard_no_figures_are_saved(monkeypatch: pytest.Monke
     study.optimize(lambda t: t.suggest_float("a", 0, 1) + t.suggest_float("b", 0, 1), 3)
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
     assert save_study_figures(study) == []
-    assert publish_run(study, None, None) is False  # type: ignore[arg-type]  # nothing read
+    assert publish_run(study, None, None) is False  # type: ignore[arg-type]  # no note to build
+
+
+def test_without_optuna_dashboard_run_still_writes_its_study_note(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The study note needs nothing optional: it is there when optuna-dashboard comes later."""
+    from optuna_llm_sampler import llm_usage
+    from optuna_llm_sampler.app import RunConfig
+    from optuna_llm_sampler.app import RunSummary
+
+    study = optuna.create_study(direction="maximize")
+    study.optimize(quadratic, n_trials=3)
+    study.set_user_attr("params", "a,b")
+    url = "postgresql+psycopg2://me:hunter2@db/x"
+    config = RunConfig(storage=url, base_url="http://u:pw@127.0.0.1:1/v1?api_key=k3y")
+    summary = RunSummary(
+        study_name="s",
+        storage=url,
+        n_trials=3,
+        best_value=study.best_value,
+        best_params=study.best_params,
+        rescored_mean=None,
+        rescored_std=None,
+        usage=llm_usage(study),
+        model="m",
+        artifacts=None,
+    )
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
+    assert publish_run(study, summary, config) is True
+    monkeypatch.undo()
+    note = note_of(study)
+    assert note.startswith("### s\n") and "| sampler | LLM, model `m` at http://u:***@" in note
+    assert "hunter2" not in note and "pw@" not in note and "k3y" not in note
+    assert "--storage postgresql+psycopg2://me:***@db/x" in note
+    assert figure_ids(study) == set()  # figures need optuna-dashboard and plotly
 
 
 def test_no_map_unless_the_study_has_exactly_the_two_parameters() -> None:
@@ -124,7 +164,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     def respond(request: dict[str, Any]) -> str:
         a, b = rng.uniform(-1, 0.3), rng.uniform(3, 7)
-        return json.dumps({"a": round(a, 4), "b": round(b, 4), "reasoning": REASONING})
+        hostile = f"iteration {HOSTILE_TRIAL}." in request["messages"][-1]["content"]
+        reasoning = HOSTILE_REASONING if hostile else REASONING
+        return json.dumps({"a": round(a, 4), "b": round(b, 4), "reasoning": reasoning})
 
     argv = [
         "run",
@@ -176,6 +218,35 @@ def test_run_writes_the_study_note_and_figures(run_dir: Path) -> None:
     llm_trials = [t for t in study.trials if "llm_model" in t.user_attrs]
     assert len(llm_trials) == N_TRIALS - N_STARTUP
     assert all(REASONING in note_of(study, t) for t in llm_trials)
+    assert study.trials[HOSTILE_TRIAL].user_attrs["llm_reasoning"] == HOSTILE_REASONING
+    assert REMOTE in note_of(study, study.trials[HOSTILE_TRIAL])  # shown, as text
+
+
+def test_the_readme_dashboard_example_works_after_the_first_command(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's dashboard command opens what its first command (``run`` with its default
+    storage, no other flag that changes where things go) leaves behind."""
+    import shlex
+
+    from optuna_llm_sampler.app.cli import build_parser
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"optuna-llm-sampler run [^\n`]*", readme)
+    assert first is not None
+    run_args = shlex.split(first.group(0))[1:]
+    assert "--storage" not in run_args and "--artifacts" not in run_args
+    section = readme.split("## Watch it in optuna-dashboard", 1)[1].split("\n## ", 1)[0]
+    shown = re.findall(r"^optuna-llm-sampler dashboard .*$", section, re.MULTILINE)
+    assert shown
+    # The first command with a quick sampler, so the test does not wait for an LLM.
+    assert main([*run_args[:1], "--sampler", "random", "--n-trials", "2", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    for command in shown:
+        args = build_parser().parse_args([*shlex.split(command)[1:], "--port", "0"])
+        with DashboardServer(args.storage, artifacts=args.artifacts, port=0) as server:
+            assert server.port > 0
+        assert f"watch it: {command}" in printed
 
 
 def test_dashboard_command_rejects_a_missing_storage_or_artifacts_folder(
@@ -192,6 +263,31 @@ def test_dashboard_command_rejects_a_missing_storage_or_artifacts_folder(
     with DashboardServer(storage, port=0) as busy:
         assert main(["dashboard", "--storage", storage, "--port", str(busy.port)]) == 2
         assert f"cannot listen on 127.0.0.1:{busy.port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["65536", "70000", "-1", "99999999999999999999"])
+def test_dashboard_command_refuses_a_port_out_of_range(
+    run_dir: Path, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    assert main(["dashboard", "--storage", storage, "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--port must be 0 (a free port) to 65535" in err
+    with pytest.raises(ValueError, match="port must be 0"):
+        DashboardServer(storage, port=int(port))
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_dashboard_command_refuses_a_storage_file_that_does_not_exist(
+    in_tmp: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Serving a missing file would create an empty storage and show nothing: an error."""
+    url = "journal:runs/none.log" if kind == "journal" else "sqlite:///runs/none.db"
+    (in_tmp / "runs").mkdir()
+    assert main(["dashboard", "--storage", url, "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err and "Traceback" not in err
+    assert list((in_tmp / "runs").iterdir()) == []
 
 
 def test_dashboard_server_serves_the_study_with_its_artifacts(run_dir: Path) -> None:
@@ -309,9 +405,30 @@ def test_the_trial_page_shows_the_note_user_attrs_and_artifacts_in_chromium(
                     "--no-first-run",
                 ],
             )
+            left: list[str] = []
+
+            def local_only(route: Any) -> None:
+                if route.request.url.startswith(url.split("/dashboard")[0]):
+                    route.continue_()
+                else:  # nothing may leave the machine, least of all what a model names
+                    left.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", local_only)
             try:
                 page = context.new_page()
                 page.set_default_timeout(30_000)
+                # A trial whose reasoning holds an <img> and a Markdown image: shown as text.
+                page.goto(f"{url}/studies/{study_id}/trials?numbers={HOSTILE_TRIAL}")
+                page.get_by_text(f"Trial {HOSTILE_TRIAL}: proposed by").wait_for()
+                quote = page.locator("blockquote", has_text=REASONING)
+                quote.wait_for()
+                assert f"<img src={REMOTE}>" in quote.inner_text()
+                assert f"![]({REMOTE})" in quote.inner_text()
+                page.wait_for_load_state("networkidle")
+                assert page.locator('img[src*="remote.invalid"]').count() == 0
+                assert left == []
+
                 page.goto(f"{url}/studies/{study_id}/trials?numbers={number}")
                 page.get_by_text(f"Trial {number} (trial_id=").wait_for()
                 # The note: rendered Markdown that only the note holds.
@@ -343,6 +460,7 @@ def test_the_trial_page_shows_the_note_user_attrs_and_artifacts_in_chromium(
                 page.get_by_text("Best so far on MountainCarContinuous-v0").first.wait_for()
                 page.goto(f"{url}/studies/{study_id}/note")
                 page.get_by_text("best re-scored").wait_for()
+                assert left == []
             finally:
                 context.close()
     finally:

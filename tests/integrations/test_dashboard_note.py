@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sys
 from typing import Any
 
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 import optuna
 import pytest
 
@@ -155,14 +159,68 @@ def test_a_fallback_gets_its_note_and_an_enqueued_trial_none() -> None:
     assert proposed.startswith("#### Trial 2: proposed by `scripted`") and "> Near." in proposed
 
 
-def test_without_optuna_dashboard_nothing_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notes_are_written_without_optuna_dashboard_and_it_reads_them_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The note writer has no optional dependency: a study run where optuna-dashboard cannot be
+    imported gets its notes, and optuna-dashboard, installed afterwards, shows them."""
     monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
+    for name in [m for m in sys.modules if m.startswith("optuna_dashboard.")]:
+        monkeypatch.setitem(sys.modules, name, None)
     study = _llm_study()
-    monkeypatch.delitem(sys.modules, "optuna_dashboard")
-    assert all(note_of(study, t) == "" for t in study.trials)
-    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
-    assert not write_trial_note(study, study.trials[-1], _record())
-    assert not write_study_note(study, "text")
+    assert write_study_note(study, "## Written without optuna-dashboard")
+    assert write_trial_note(study, study.trials[-1], _record())
+    monkeypatch.undo()  # "installed later"
+    assert note_of(study) == "## Written without optuna-dashboard"
+    notes = [note_of(study, t) for t in study.trials]
+    assert notes[:3] == ["", "", ""]
+    for trial, note in zip(study.trials[3:-1], notes[3:-1], strict=True):
+        assert note.startswith(f"#### Trial {trial.number}: proposed by `scripted`")
+        assert REASONING in note
+    assert notes[-1] == trial_note_markdown(study.trials[-1].number, _record())
+
+
+class _TrialOf:
+    """What ``optuna_dashboard.save_note`` reads from a trial: its storage, study and id."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.storage = study._storage
+        self.study = study
+        self._trial_id = trial._trial_id
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    writes=st.lists(
+        st.tuples(st.booleans(), st.sampled_from([None, 0, 1]), st.text(max_size=5000)),
+        min_size=1,
+        max_size=6,
+    ),
+    padding=st.integers(min_value=0, max_value=3 * _dashboard_note.NOTE_CHUNK_CHARS),
+)
+def test_optuna_dashboard_reads_every_note_written_in_its_format(writes, padding) -> None:
+    """Any body, of any length (one chunk, several, then a shorter one), written by this module
+    or by optuna-dashboard's own save_note in any order, reads back as the latest body, with
+    optuna-dashboard's version counting every write."""
+    from optuna_dashboard._note import get_note_from_system_attrs
+
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    trials = study.get_trials(deepcopy=False)
+    latest: dict[int | None, tuple[str, int]] = {}
+    for ours, which, text in writes:
+        body = text + "x" * (padding if len(latest) % 2 else 0)
+        trial = None if which is None else trials[which]
+        if ours:
+            trial_id = None if trial is None else trial._trial_id
+            _dashboard_note.save_note_attrs(study._storage, study._study_id, trial_id, body)
+        else:
+            optuna_dashboard.save_note(study if trial is None else _TrialOf(study, trial), body)
+        key = None if trial is None else trial._trial_id
+        latest[key] = (body, latest.get(key, ("", 0))[1] + 1)
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    for trial_id, (body, version) in latest.items():
+        assert get_note_from_system_attrs(attrs, trial_id) == {"version": version, "body": body}
 
 
 def test_a_failing_note_never_fails_a_trial(
@@ -171,7 +229,7 @@ def test_a_failing_note_never_fails_a_trial(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("storage is read-only")
 
-    monkeypatch.setattr(optuna_dashboard, "save_note", broken)
+    monkeypatch.setattr(_dashboard_note, "save_note_attrs", broken)
     with caplog.at_level(logging.WARNING):
         study = _llm_study()
     assert len(study.trials) == 6 and all(t.value is not None for t in study.trials)
@@ -185,3 +243,93 @@ def test_write_study_note_replaces_the_note() -> None:
     assert write_study_note(study, "## First")
     assert write_study_note(study, "## Second\nmore")
     assert note_of(study) == "## Second\nmore"
+
+
+# --------------------------------------------------------------------------- model text is inert
+
+# What Markdown itself produces from a note; anything else in the HTML came from the model.
+_MARKDOWN_TAGS = {
+    "h1", "h2", "h3", "h4", "h5", "h6", "p", "blockquote", "table", "thead", "tbody", "tr",
+    "th", "td", "strong", "em", "code", "pre", "ul", "ol", "li", "hr", "br",
+}  # fmt: skip
+HOSTILE = [
+    "<img src=http://x>",
+    "![](http://x)",
+    "![alt][r]\n\n[r]: http://x",
+    '<a href="http://x">x</a>',
+    "<script>fetch('http://x')</script>",
+    "[click](javascript:alert(1))",
+    "<http://x>",
+    "&lt;img src=http://x&gt;",
+    "\\<img src=http://x>",
+    "`<img src=http://x>`",
+    "```\n<img src=http://x>\n```",
+    "<!-- x --><iframe src=http://x>",
+    "| a |\n| --- |\n| <img src=http://x> |",
+]
+
+
+def _html(note: str) -> str:
+    from markdown_it import MarkdownIt
+
+    # CommonMark with raw HTML on, as optuna-dashboard renders notes (rehype-raw), and tables.
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(note)
+
+
+def _assert_inert(note: str) -> None:
+    html = _html(note)
+    # Text is escaped in the HTML (&lt;), so every "<" starts a real element.
+    for tag, attributes in re.findall(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)([^>]*)>", html):
+        assert tag.lower() in _MARKDOWN_TAGS, (tag, note)
+        assert not re.search(r"\b(src|href|on\w+)\s*=", attributes, re.I), (attributes, note)
+    assert "<!--" not in html, note
+
+
+model_text = st.one_of(st.sampled_from(HOSTILE), st.text(max_size=300))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reasoning=model_text,
+    answer=model_text,
+    feedback=model_text,
+    prompt=model_text,
+    fallback=st.one_of(st.none(), model_text),
+    model=model_text,
+    name=model_text,
+    choice=model_text,
+)
+def test_whatever_the_model_says_the_note_renders_no_html_image_or_link(
+    reasoning, answer, feedback, prompt, fallback, model, name, choice
+) -> None:
+    """Reasoning, answers, feedback, the prompt, the fallback reason, the model's name, a
+    parameter's name and a categorical choice: for any text, the rendered note holds only the
+    markup the note itself makes, so the dashboard page loads nothing the model names."""
+    record = LLMRecord(
+        model=model or "m",
+        attempts=2,
+        reasoning=reasoning,
+        fallback=fallback,
+        messages=[
+            Message("user", prompt),
+            Message("assistant", answer),
+            Message("user", feedback),
+            Message("assistant", answer + reasoning),
+        ],
+        proposal={name or "a": choice, "b": 1.5},
+        clipped=[name or "a"],
+    )
+    _assert_inert(trial_note_markdown(7, record))
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_reasoning_is_shown_as_its_text(text: str) -> None:
+    """Inert, and still readable: the quote renders as the model's words."""
+    note = trial_note_markdown(1, _record(reasoning=text))
+    _assert_inert(note)
+    quote = _html(note).split("<blockquote>", 1)[1].split("</blockquote>", 1)[0]
+    import html as html_module
+
+    plain = html_module.unescape(re.sub(r"<[^>]+>", "", quote))
+    # Pipes may still make a table (harmless): compare the words.
+    assert re.sub(r"[\s|-]+", " ", plain).strip() == re.sub(r"[\s|-]+", " ", text).strip()

@@ -45,6 +45,7 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "OPENAI_PROJECT_ID",
         "GEMINI_API_KEY",
         "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
         "GOOGLE_GENAI_USE_VERTEXAI",
         "GOOGLE_GENAI_USE_ENTERPRISE",
         "GOOGLE_GENAI_API_VERSION",

@@ -11,9 +11,12 @@ errors, retries, timeouts) is exercised. It serves:
 
 What it answers is scripted per test: :meth:`StubLLMServer.enqueue` appends items to one queue
 shared by both APIs, each a plain answer text, a :class:`Reply` (text plus delay / token counts),
-or a :class:`Fault` (an HTTP error, a slow answer, a garbage body). When the queue is empty the
-``responder`` answers: a callable ``(request_json) -> str | Reply | Fault``. Every request is
-recorded (minus credentials) in :attr:`StubLLMServer.requests`.
+a :class:`Fault` (an HTTP error, a slow answer, a garbage body) or a :class:`Trickle` (a correct
+answer sent one byte at a time). When the queue is empty the ``responder`` answers: a callable
+``(request_json) -> str | Reply | Fault | Trickle``. Every request is recorded (minus
+credentials, unless ``capture_credentials=True``) in :attr:`StubLLMServer.requests`; with
+``echo_credentials=True`` every response carries the request's credentials back in
+``X-Echo-*`` headers, as some debugging proxies do.
 
 Example:
     .. code-block:: python
@@ -44,7 +47,7 @@ import time
 from typing import Any
 
 
-__all__ = ["Fault", "Reply", "StubLLMServer", "StubRequest", "default_responder"]
+__all__ = ["Fault", "Reply", "StubLLMServer", "StubRequest", "Trickle", "default_responder"]
 
 # Headers that carry credentials; they are never recorded.
 _SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "api-key", "x-api-key", "cookie"})
@@ -152,7 +155,31 @@ class Fault:
         return cls(status, "", body)
 
 
-Item = str | Reply | Fault
+@dataclass(frozen=True)
+class Trickle:
+    """A correct answer sent one byte every ``interval`` seconds: each read of the client gets a
+    byte in time, so only a total deadline ends the wait.
+
+    Args:
+        text: The answer text.
+        interval: Seconds between two bytes.
+        headers: Trickle the status line and headers too (else they come at once, then the
+            body trickles).
+        padding: Spaces after the JSON body (valid JSON), to make the answer last
+            ``(len(body) + padding) * interval`` seconds.
+    """
+
+    text: str = '{"a": 0.5, "b": 5.0, "reasoning": "slowly"}'
+    interval: float = 0.02
+    headers: bool = True
+    padding: int = 2000
+
+    @property
+    def delay(self) -> float:
+        return 0.0
+
+
+Item = str | Reply | Fault | Trickle
 Responder = Callable[[dict[str, Any]], Item]
 
 
@@ -167,6 +194,8 @@ class StubRequest:
         headers: Request headers, lower-cased names, credentials removed.
         json: The decoded JSON body (``None`` when absent or not JSON).
         had_credentials: Whether an ``Authorization`` / ``x-goog-api-key`` header was present.
+        credentials: The credential headers, lower-cased names (only with
+            ``StubLLMServer(capture_credentials=True)``; else empty).
     """
 
     method: str
@@ -175,6 +204,7 @@ class StubRequest:
     headers: dict[str, str]
     json: Any
     had_credentials: bool
+    credentials: dict[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str | None:
@@ -225,6 +255,10 @@ class StubLLMServer:
             Fault``. Default: :func:`default_responder`.
         model: Reported by ``GET /v1/models``.
         host: Interface to bind.
+        capture_credentials: Record the credential headers in :attr:`StubRequest.credentials`
+            (for tests of where a key is sent).
+        echo_credentials: Send the request's credential headers back as ``X-Echo-<name>``
+            response headers (for tests that a key echoed by a server is not logged).
 
     Attributes:
         requests: Every request received, in order (a snapshot copy; see :class:`StubRequest`).
@@ -243,9 +277,13 @@ class StubLLMServer:
         responder: Responder | None = None,
         model: str = "stub-model",
         host: str = "127.0.0.1",
+        capture_credentials: bool = False,
+        echo_credentials: bool = False,
     ) -> None:
         self.responder: Responder = responder or default_responder
         self.model = model
+        self.capture_credentials = capture_credentials
+        self.echo_credentials = echo_credentials
         self._host = host
         self._queue: deque[Item] = deque()
         self._requests: list[StubRequest] = []
@@ -390,13 +428,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             api = "other"
         headers = {k.lower(): v for k, v in self.headers.items()}
+        secrets = {k: v for k, v in headers.items() if k in _SECRET_HEADERS}
+        self._echo = (
+            {f"X-Echo-{k}": v for k, v in secrets.items()} if self.stub.echo_credentials else {}
+        )
         request = StubRequest(
             method="POST",
             path=self.path,
             api=api,
             headers={k: v for k, v in headers.items() if k not in _SECRET_HEADERS},
             json=body,
-            had_credentials=any(k in headers for k in _SECRET_HEADERS),
+            had_credentials=bool(secrets),
+            credentials=secrets if self.stub.capture_credentials else {},
         )
         if api == "other":
             self.stub._record_and_pop(request)
@@ -415,6 +458,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             if isinstance(item, Fault):
                 self._send_fault(api, item, request)
+            elif isinstance(item, Trickle):
+                self._send_trickle(api, item, request)
             else:
                 self._send_reply(api, item, request)
         except (BrokenPipeError, ConnectionResetError):
@@ -422,7 +467,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -- responses --------------------------------------------------------------------------
 
+    def _send_trickle(self, api: str, trickle: Trickle, request: StubRequest) -> None:
+        body = json.dumps(self._reply_payload(api, Reply(trickle.text), request)).encode()
+        body += b" " * trickle.padding
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        self.close_connection = True
+        if not trickle.headers:
+            self.wfile.write(head)
+            self.wfile.flush()
+        for byte in head + body if trickle.headers else body:
+            if self.stub._wait(trickle.interval):
+                return  # stopping
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+
     def _send_reply(self, api: str, reply: Reply, request: StubRequest) -> None:
+        self._send_json(200, self._reply_payload(api, reply, request))
+
+    def _reply_payload(self, api: str, reply: Reply, request: StubRequest) -> dict[str, Any]:
         prompt_tokens = (
             reply.prompt_tokens
             if reply.prompt_tokens is not None
@@ -477,7 +542,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 "modelVersion": model,
                 "responseId": "stub",
             }
-        self._send_json(200, payload)
+        return payload
 
     def _send_fault(self, api: str, fault: Fault, request: StubRequest) -> None:
         if fault.body is not None:
@@ -511,7 +576,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
+        for name, value in {**headers, **getattr(self, "_echo", {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)

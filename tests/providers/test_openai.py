@@ -264,6 +264,7 @@ def test_401_is_a_config_error_with_the_fix_and_not_retried(
 
 def test_401_names_the_env_variable(openai_client, stub_server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", stub_server.openai_base_url)  # the key may go there
     stub_server.enqueue(Fault.unauthorized(403))
     with pytest.raises(ProviderConfigError, match=r"\(HTTP 403\): check OPENAI_API_KEY"):
         openai_client(api_key=None).complete(MESSAGES)
@@ -328,7 +329,10 @@ def test_local_server_needs_no_key(stub_server):
 
 def test_missing_sdk_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "openai", None)
-    with pytest.raises(ProviderConfigError, match=r'pip install "optuna-llm-sampler\[openai\]"'):
+    with pytest.raises(
+        ProviderConfigError,
+        match=r'pip install "\.\[openai\]" \(from the optuna-llm-sampler checkout\)',
+    ):
         OpenAIClient(model="gpt-4o", api_key=PLANTED_KEY)
 
 

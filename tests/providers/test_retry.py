@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import pytest
@@ -14,6 +15,7 @@ from optuna_llm_sampler.providers._keys import redact
 from optuna_llm_sampler.providers._keys import resolve_api_key
 from optuna_llm_sampler.providers._retry import backoff_delay
 from optuna_llm_sampler.providers._retry import call_with_retry
+from optuna_llm_sampler.providers._retry import CircuitBreaker
 from optuna_llm_sampler.providers._retry import parse_retry_after
 from optuna_llm_sampler.providers._retry import rejects_structured_output
 from optuna_llm_sampler.providers._retry import retry_after_from_headers
@@ -251,3 +253,87 @@ def test_resolve_api_key_order(monkeypatch):
         resolve_api_key("", env_vars=env, provider="Gemini", model="g")
     with pytest.raises(ValueError, match="api_key"):
         resolve_api_key(123, env_vars=env, provider="Gemini", model="g")  # type: ignore[arg-type]
+
+
+# -- the cool-down -------------------------------------------------------------------------------
+
+
+def _breaker_run(attempt, clock, breaker, **policy):
+    return call_with_retry(
+        attempt,
+        policy=RetryPolicy(**policy),
+        what="Test model 'm'",
+        sleep=clock.sleep,
+        clock=clock,
+        breaker=breaker,
+    )
+
+
+def test_breaker_opens_after_n_unavailable_calls_and_fails_at_once():
+    clock = FakeClock()
+    breaker = CircuitBreaker(cooldown_after=3, cooldown_time=50.0, clock=clock)
+    for _ in range(3):
+        with pytest.raises(ProviderUnavailableError, match="HTTP 500"):
+            _breaker_run(Flaky(TransientError("HTTP 500")), clock, breaker, max_retries=0)
+    attempt = Flaky()
+    clock.now += 20.0
+    with pytest.raises(ProviderUnavailableError) as info:
+        _breaker_run(attempt, clock, breaker)
+    assert attempt.calls == 0  # nothing was sent
+    assert str(info.value) == (
+        "Test model 'm' unavailable: cooling down for 30 s after 3 failed calls in a row: "
+        "HTTP 500 (1 attempt in 0.0 s) (no request sent; cooldown_after=0 disables the "
+        "cool-down)."
+    )
+    clock.now += 30.0
+    assert _breaker_run(attempt, clock, breaker) == "ok" and attempt.calls == 1
+    assert breaker.failures == 0
+
+
+def test_breaker_counts_only_calls_in_a_row_and_any_answer_resets_it():
+    clock = FakeClock()
+    breaker = CircuitBreaker(cooldown_after=2, cooldown_time=50.0, clock=clock)
+    down = TransientError("HTTP 503")
+    for outcome in [down, None, down, ProviderError("HTTP 400"), down]:
+        attempt = Flaky(outcome) if outcome is not None else Flaky()
+        with contextlib.suppress(ProviderError):
+            _breaker_run(attempt, clock, breaker, max_retries=0)
+        assert attempt.calls == 1  # never two failures in a row: never cooling down
+    assert breaker.failures == 1
+
+
+def test_breaker_counts_retry_time_exhaustion_too():
+    clock = FakeClock()
+    breaker = CircuitBreaker(cooldown_after=1, cooldown_time=5.0, clock=clock)
+    with pytest.raises(ProviderUnavailableError, match="max_retry_time"):
+        _breaker_run(
+            Flaky(TransientError("HTTP 429", retry_after=30.0)), clock, breaker, max_retry_time=10
+        )
+    with pytest.raises(ProviderUnavailableError, match="cooling down for 5 s"):
+        _breaker_run(Flaky(), clock, breaker)
+
+
+def test_breaker_zero_never_cools_down():
+    clock = FakeClock()
+    breaker = CircuitBreaker(cooldown_after=0, clock=clock)
+    for _ in range(10):
+        attempt = Flaky(TransientError("HTTP 500"))
+        with pytest.raises(ProviderUnavailableError, match="HTTP 500"):
+            _breaker_run(attempt, clock, breaker, max_retries=0)
+        assert attempt.calls == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"cooldown_after": -1},
+        {"cooldown_after": 2.0},
+        {"cooldown_after": True},
+        {"cooldown_time": -1.0},
+        {"cooldown_time": float("inf")},
+        {"cooldown_time": "60"},
+    ],
+)
+def test_breaker_validates(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        CircuitBreaker(**kwargs)

@@ -249,6 +249,8 @@ class StepsFromBest(_Proposal):
 
 
 Proposal = AbsolutePoints | StepsFromBest
+#: The fields both proposal kinds have, documented on :class:`AbsolutePoints`.
+SHARED_PROPOSAL_FIELDS = tuple(f.name for f in dataclasses.fields(_Proposal))
 
 # The presets. "guided" is the set-up measured with the embedded model in docs/results.md: steps
 # from the best point, three candidates ranked by the small GP, changes clipped at the box,
@@ -301,11 +303,22 @@ def convert_proposal(proposal: Proposal, kind: type[Proposal]) -> Proposal:
     """
     if type(proposal) is kind:
         return proposal
-    shared = {f.name: getattr(proposal, f.name) for f in dataclasses.fields(_Proposal)}
+    shared = {name: getattr(proposal, name) for name in SHARED_PROPOSAL_FIELDS}
     return kind(**shared)
 
 
 _ATTRIBUTE = re.compile(r"^ {4}(\w+): (.*)$")
+
+
+def plain_markup(text: str, code: str = "") -> str:
+    """Docstring markup (``x``, :class:`~a.X`) as text whose code spans are wrapped in ``code``.
+
+    Example:
+        >>> plain_markup("``None`` or :class:`~a.b.X`", code="`")
+        '`None` or `X`'
+    """
+    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?(\w+)`", code + r"\1" + code, text)
+    return text.replace("``", code)
 
 
 def option_docs(obj: Any, section: str = "Attributes") -> dict[str, str]:

@@ -169,12 +169,12 @@ def rows_by_shown_key(
 ) -> dict[tuple[str, ...], HistoryEntry]:
     """The rows by their :func:`~optuna_llm_sampler._prompt.shown_key`; of several rows with one
     key, the latest. ``key_of`` computes a row's key (a caller's cache), by default afresh."""
-    shown: dict[tuple[str, ...], HistoryEntry] = {}
-    for row in rows:
-        if all(name in row.params for name in search_space):
-            key = key_of(row) if key_of is not None else None
-            shown[key or shown_key(row.params, search_space, precision)] = row
-    return shown
+    if key_of is None:
+
+        def key_of(row: HistoryEntry) -> tuple[str, ...]:
+            return shown_key(row.params, search_space, precision)
+
+    return {key_of(row): row for row in rows if all(name in row.params for name in search_space)}
 
 
 def choose(

@@ -279,8 +279,8 @@ class LLMSampler(BaseSampler):
         ]
         cache = _HistoryCache()
         histories = [rows] + ([[]] if n_startup_trials == 0 else [])
+        proposal = self._proposal_for(space)
         for shown in histories:
-            proposal = self._proposal_for(space)
             try:
                 context = self._build_context(
                     StudyDirection.MAXIMIZE, len(shown), space, shown, cache, proposal
@@ -361,9 +361,13 @@ class LLMSampler(BaseSampler):
         cache = self._cache_for(study, search_space)
         rows = collect_history(trials, search_space, exclude_number=trial.number, memo=cache.rows)
         proposal = self._proposal_for(search_space)
-        context = self._context(study, trial, search_space, rows, cache, proposal)
+        context = self._build_context(
+            study.direction, trial.number, search_space, rows, cache, proposal
+        )
         messages = render_prompt(self._template, context)
-        return self._ask(study, trial, search_space, context, messages, record, cache, fixed)
+        return self._ask(
+            study, trial, search_space, context, messages, record, cache, fixed, proposal
+        )
 
     def sample_independent(
         self,
@@ -388,19 +392,6 @@ class LLMSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         self._independent_sampler.after_trial(study, trial, state, values)
-
-    def _context(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        search_space: Mapping[str, BaseDistribution],
-        rows: Sequence[HistoryEntry],
-        cache: _HistoryCache,
-        proposal: Proposal,
-    ) -> dict[str, Any]:
-        return self._build_context(
-            study.direction, trial.number, search_space, rows, cache, proposal
-        )
 
     def _format_for(self, search_space: Mapping[str, BaseDistribution]) -> AnswerFormat:
         """The answer format for this space: JSON where a name (or a step's ``change_`` name)
@@ -545,9 +536,9 @@ class LLMSampler(BaseSampler):
         record: LLMRecord,
         cache: _HistoryCache,
         fixed: Mapping[str, Any],
+        proposal: Proposal,
     ) -> dict[str, Any]:
         base = context.get("step_base")
-        proposal = self._proposal_for(search_space)
         schema = self._schema(search_space, base, proposal.n_candidates)
         conversation = list(messages)
         answers: set[str] = set()

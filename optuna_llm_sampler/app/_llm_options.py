@@ -12,13 +12,13 @@ import argparse
 from collections.abc import Mapping
 import dataclasses
 from dataclasses import dataclass
-import re
 from typing import Any
 
 from optuna_llm_sampler._options import AbsolutePoints
 from optuna_llm_sampler._options import convert_proposal
 from optuna_llm_sampler._options import HistoryOptions
 from optuna_llm_sampler._options import option_docs
+from optuna_llm_sampler._options import plain_markup
 from optuna_llm_sampler._options import preset_proposal
 from optuna_llm_sampler._options import PromptOptions
 from optuna_llm_sampler._options import Proposal
@@ -95,8 +95,7 @@ FLAGS = (
 
 def _plain(text: str) -> str:
     """Docstring markup as terminal text: ``x`` and :class:`X` become x and X."""
-    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?(\w+)`", r"\1", text)
-    return text.replace("``", "").replace("%", "%%")
+    return plain_markup(text).replace("%", "%%")
 
 
 def flag_help(flag: Flag) -> str:

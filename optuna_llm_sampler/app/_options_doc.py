@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 
 from optuna_llm_sampler._options import AbsolutePoints
 from optuna_llm_sampler._options import HistoryOptions
 from optuna_llm_sampler._options import option_docs
+from optuna_llm_sampler._options import plain_markup
 from optuna_llm_sampler._options import PRESETS
 from optuna_llm_sampler._options import PromptOptions
+from optuna_llm_sampler._options import SHARED_PROPOSAL_FIELDS
 from optuna_llm_sampler._options import StepsFromBest
 from optuna_llm_sampler._sampler import LLMSampler
 from optuna_llm_sampler.app._llm_options import dataclass_call
@@ -93,7 +94,9 @@ def options_markdown() -> str:
             default = (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             )
-            owner = AbsolutePoints if cls is StepsFromBest and name in _SHARED else cls
+            owner = (
+                AbsolutePoints if cls is StepsFromBest and name in SHARED_PROPOSAL_FIELDS else cls
+            )
             flag = flags.get((owner, name), "")
             lines.append(
                 f"| `{name}` | `{default!r}` | {f'`{flag}`' if flag else ''} | {_cell(text)} |"
@@ -101,10 +104,6 @@ def options_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-_SHARED = ("n_candidates", "min_distance", "out_of_range", "hints")
-
-
 def _cell(text: str) -> str:
     """Docstring markup as Markdown in a table cell: ``x`` and :class:`~a.X` become `x`, `X`."""
-    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?(\w+)`", r"`\1`", text)
-    return text.replace("``", "`").replace("|", "\\|")
+    return plain_markup(text, code="`").replace("|", "\\|")

@@ -32,7 +32,10 @@ from optuna_llm_sampler.app._run_note import publish_run
 from optuna_llm_sampler.app._run_note import save_study_figures
 from optuna_llm_sampler.app.cli import main
 from optuna_llm_sampler.providers import ScriptedClient
+from tests._notes import answer_near_the_optimum
 from tests._notes import note_of
+from tests._notes import quadratic
+from tests._notes import REASONING
 from tests.providers.stub_server import StubLLMServer
 
 
@@ -40,9 +43,6 @@ optuna_dashboard = pytest.importorskip("optuna_dashboard")
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-# A sentence only the stub's answers contain: on the page it must appear twice, in the note and
-# in the llm_reasoning user attribute.
-REASONING = "The car must swing back first, so b grows while a stays near zero."
 N_STARTUP = 10
 N_TRIALS = 16
 # One LLM trial whose reasoning tries to make the page load a remote image (the host does not
@@ -56,21 +56,6 @@ def figure_ids(study: optuna.Study) -> set[str]:
     from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 
     return set(get_plotly_graph_objects(study._storage.get_study_system_attrs(study._study_id)))
-
-
-def quadratic(trial: optuna.Trial) -> float:
-    a = trial.suggest_float("a", -7, 7)
-    b = trial.suggest_float("b", -7, 7)
-    return -((a - 1) ** 2) - (b - 5) ** 2
-
-
-def answer_near_the_optimum(seed: int = 0):
-    rng = random.Random(seed)
-
-    def respond(messages: Any, schema: Any) -> str:
-        return f"a: {rng.uniform(-0.5, 2):.4f}, b: {rng.uniform(3, 7):.4f}\n{REASONING}"
-
-    return respond
 
 
 # --------------------------------------------------------------------------- figures

@@ -5,12 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from collections.abc import Iterator
-from collections.abc import Sequence
 import contextlib
 import json
 import os
 from pathlib import Path
-import random
 import re
 import socket
 import subprocess
@@ -30,8 +28,8 @@ import yaml
 
 import optuna_llm_sampler
 from optuna_llm_sampler import get_llm_record
-from optuna_llm_sampler.providers import Message
 from optuna_llm_sampler.providers import ScriptedClient
+from tests._answers import SchemaResponder
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,27 +89,6 @@ with _offline():
 def _offline_during_tests() -> Iterator[None]:
     with _offline():
         yield
-
-
-class SchemaResponder:
-    """A well-behaved model: a random valid point of the sampler's JSON schema on every call."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = random.Random(seed)
-
-    def __call__(self, messages: Sequence[Message], schema: dict[str, Any] | None) -> str:
-        assert schema is not None, "SchemaResponder needs answer_format='json'."
-        answer: dict[str, Any] = {}
-        for name, spec in schema["properties"].items():
-            if "enum" in spec:
-                answer[name] = self._rng.choice(spec["enum"])
-            elif spec.get("type") == "integer":
-                answer[name] = self._rng.randint(spec["minimum"], spec["maximum"])
-            elif spec.get("type") == "number":
-                answer[name] = self._rng.uniform(spec["minimum"], spec["maximum"])
-            else:
-                answer[name] = "A random point of the search space."
-        return json.dumps(answer)
 
 
 def _front_matter_and_body() -> tuple[dict[str, Any], str]:

@@ -4,7 +4,6 @@ after each trial (the sampler itself writes none)."""
 from __future__ import annotations
 
 import logging
-import random
 import re
 import sys
 from typing import Any
@@ -24,28 +23,13 @@ from optuna_llm_sampler.integrations import TrialNoteCallback
 from optuna_llm_sampler.integrations import write_study_note
 from optuna_llm_sampler.integrations import write_trial_note
 from optuna_llm_sampler.providers import ScriptedClient
+from tests._notes import answer_near_the_optimum
 from tests._notes import note_of
+from tests._notes import quadratic
+from tests._notes import REASONING
 
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")
-
-# A sentence only the scripted answers contain.
-REASONING = "The car must swing back first, so b grows while a stays near zero."
-
-
-def quadratic(trial: optuna.Trial) -> float:
-    a = trial.suggest_float("a", -7, 7)
-    b = trial.suggest_float("b", -7, 7)
-    return -((a - 1) ** 2) - (b - 5) ** 2
-
-
-def answer_near_the_optimum(seed: int = 0):
-    rng = random.Random(seed)
-
-    def respond(messages: Any, schema: Any) -> str:
-        return f"a: {rng.uniform(-0.5, 2):.4f}, b: {rng.uniform(3, 7):.4f}\n{REASONING}"
-
-    return respond
 
 
 # --------------------------------------------------------------------------- the trial note

@@ -219,7 +219,13 @@ def test_rejects_structured_output():
     assert rejects_structured_output(400, "response_format json_schema is not supported")
     assert rejects_structured_output(400, "Unknown name 'responseJsonSchema'")
     assert not rejects_structured_output(400, "context length exceeded")
-    assert not rejects_structured_output(500, "response_format")
+    assert rejects_structured_output(422, '{"detail": [{"loc": ["body", "response_format"]}]}')
+    # HTTP 500 only when it names response_format (llama-cpp-python's server, old llama-server)
+    assert rejects_structured_output(500, "loc: ('body', 'response_format', 'type')")
+    assert rejects_structured_output(500, 'response_format type must be one of "text"')
+    assert not rejects_structured_output(500, "json_schema backend crashed")
+    assert not rejects_structured_output(503, "response_format")  # overloaded: transient
+    assert not rejects_structured_output(500, "The server had an error")
 
 
 # -- keys ----------------------------------------------------------------------------------------

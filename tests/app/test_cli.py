@@ -689,3 +689,17 @@ def test_ctrl_c_surfacing_as_another_error_is_one_line(
     monkeypatch.setattr(cli, "_run", handler)
     assert main(["run"]) == 130
     assert capsys.readouterr().err == cli.INTERRUPTED["run"] + "\n"
+
+
+def test_run_whose_llm_never_answers_exits_non_zero_with_the_reason(in_tmp: Path, capsys) -> None:
+    from tests.providers.stub_server import Fault
+
+    with StubLLMServer(responder=lambda request: Fault.bad_request("no such adapter")) as server:
+        argv = ["run", "--model", "stub-model", "--base-url", server.openai_base_url]
+        argv += ["--n-trials", "6", "--n-startup-trials", "3", "--n-eval-episodes", "1"]
+        assert main([*argv, "--no-progress", "--study-name", "down"]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("error: "))
+    assert "the first 3 LLM trials all fell back" in line
+    assert "HTTP 400" in line and "no such adapter" in line
+    assert "check the model name" in line

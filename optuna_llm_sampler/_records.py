@@ -305,7 +305,7 @@ class ProviderOutage:
         """One line: what happened, why, and the fix."""
         return (
             f"the first {len(self.trials)} LLM trials all fell back to the independent sampler "
-            f"(a random search): {self.reason}. Fix: {self.fix}."
+            f"(a random search): {self.reason.rstrip('. ')}. Fix: {self.fix}."
         )
 
 

@@ -86,6 +86,10 @@ def test_an_outage_is_the_first_llm_trials_failing_for_one_provider_reason() -> 
     assert outage.reason == f"{UNAVAILABLE} (1 attempts)"  # the first trial's
     assert "the first 3 LLM trials all fell back" in outage.message()
     assert "check that the server runs at base_url" in outage.message()
+    ended = provider_outage(
+        [_llm_trial(n, f"{UNAVAILABLE} (5 attempts in 9.1 s).") for n in (0, 1, 2)]
+    )
+    assert ended is not None and "9.1 s). Fix:" in ended.message()  # one full stop
     rejected = provider_outage([_llm_trial(n, REJECTED) for n in range(3)])
     assert rejected is not None and "answer_format='text'" in rejected.fix
 

@@ -89,7 +89,9 @@ def start_llama_server(
     """Run the server in a subprocess until the block ends; it is ready when ``GET /v1/models``
     answers. Its output goes to ``log`` (shown in the error if it never gets ready)."""
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO), *sys.path]))}
+    # This checkout first, so the server runs the package under test.
+    paths = [str(_REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     env["NO_PROXY"] = "127.0.0.1,localhost"
     command = [
         sys.executable,

@@ -199,6 +199,9 @@ class RunSummary:
     model: str | None
     artifacts: str | None
     fallback_groups: tuple[FallbackGroup, ...] = ()
+    # Set when the first LLM trials all fell back for the same provider reason
+    # (ProviderOutage.message()): `run` then exits non-zero.
+    outage: str | None = None
 
     def fallbacks_text(self) -> str:
         """The fallbacks by reason, one line: ``5 provider error: ...; 2 no usable answer ...``.
@@ -234,6 +237,8 @@ class RunSummary:
             )
         if self.fallback_groups:
             out.append(f"fallbacks: {self.fallbacks_text()}")
+        if self.outage:
+            out.append(f"error: {self.outage}")
         out.append(f"watch it: {dashboard_command(self.storage, self.artifacts)}")
         return out
 

@@ -54,6 +54,7 @@ import math
 import os
 from pathlib import Path
 import pickle
+import subprocess
 import time
 from typing import Any
 from typing import TYPE_CHECKING
@@ -675,27 +676,13 @@ def code_versions() -> str:
         'optuna-llm-sampler 0.1.0 (commit 1a2b3c4), optuna 5.0.0, gymnasium 1.4.0'
     """
     import importlib.metadata
-    import subprocess
 
     from optuna_llm_sampler import __version__
 
-    here = Path(__file__).resolve().parent
     commit = ""
     try:
-        head = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
         commit = f" (commit {head}{'+dirty' if dirty else ''})" if head else ""
     except (OSError, subprocess.SubprocessError):
         pass  # not a git checkout (an installed wheel), or no git: the version says enough
@@ -706,6 +693,15 @@ def code_versions() -> str:
         except importlib.metadata.PackageNotFoundError:
             continue
     return ", ".join(parts)
+
+
+def _git(*args: str) -> str:
+    """The output of ``git ARGS`` in the package's folder."""
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=True
+    )
+    return done.stdout.strip()
 
 
 def _summarize(

@@ -286,17 +286,14 @@ def run_task(
 def paired_llm_options(task: StudyTask) -> dict[str, Any]:
     """The LLM sampler's options for ``task``, its startup trials drawn as ``random`` draws them.
 
-    The LLM's startup and fallback points come from ``RandomSampler(seed)``, the ``random``
-    sampler of the same seed, so an ``llm`` study and a ``random`` study of one seed start from the
-    same points and their difference is the LLM's. (``run``, where several workers share a seed,
-    keeps the library's default of a random stream per trial.)
+    The startup and fallback points of ``llm`` and ``llm-control`` come from
+    :func:`~optuna_llm_sampler.app._named_samplers.startup_sampler` of the seed, the ``random``
+    sampler of the same seed (and ``run``'s), so the studies of one seed start from the same
+    points and their difference is the LLM's.
     """
-    import optuna
+    from optuna_llm_sampler.app._named_samplers import startup_sampler
 
-    return {
-        "independent_sampler": optuna.samplers.RandomSampler(seed=task.seed),
-        **task.llm_options,
-    }
+    return {"independent_sampler": startup_sampler(task.seed), **task.llm_options}
 
 
 def rescore_best(study: optuna.Study, rescore: Rescore) -> float | None:

@@ -194,6 +194,7 @@ def _add_startup_points(
 
 def _objective(config: RunConfig, names: tuple[str, ...]) -> Callable[[optuna.Trial], float]:
     """The linear-policy objective, uploading each trial's rollout with ``--artifacts``."""
+    from optuna_llm_sampler.app._compare_objectives import episode_seed
     from optuna_llm_sampler.rl import linear_policy_objective
 
     objective = linear_policy_objective(
@@ -204,7 +205,7 @@ def _objective(config: RunConfig, names: tuple[str, ...]) -> Callable[[optuna.Tr
         high=config.high,
         param_names=names,
         bias=config.bias,
-        seed=config.seed,
+        seed=episode_seed(config.seed),  # compare's episodes of this seed
     )
     if not config.artifacts:
         return objective

@@ -318,7 +318,8 @@ class Rollout:
         env_id: The environment.
         seed: Its reset seed.
         states: Observations the policy acted on, shape ``(T, state_dim)``.
-        actions: Raw (unclipped) actions, shape ``(T, action_dim)``.
+        actions: Raw (unclipped) actions, shape ``(T, action_dim)``; on a ``Discrete(n)``
+            action space the index of the action taken, shape ``(T, 1)``.
         rewards: Rewards, shape ``(T,)``.
         final_state: Observation after the last step, shape ``(state_dim,)``.
         terminated: Whether the episode ended by termination (the goal, for MountainCar)

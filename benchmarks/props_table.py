@@ -44,13 +44,14 @@ SAMPLERS = ("cmaes", "tpe", "random")
 #: Per task: (trials, episodes per trial) of CMA-ES, TPE and random search, and the trials of the
 #: GP (``None``: not run). Chosen from the measured cost per trial so that the whole table takes
 #: about 25 minutes of one core (see docs/results_props.md). GPSampler's own cost per trial grows
-#: with the trials (0.7 s at 60 trials on MountainCarContinuous here, 1.2 s on CartPole), so it gets fewer.
+#: with the trials (0.7 s at 60 trials on MountainCarContinuous here, 1.2 s on CartPole), so it
+#: gets fewer.
 BUDGETS: dict[str, tuple[int, int, int | None]] = {
     "MountainCarContinuous-v0": (400, 20, 40),
-    "InvertedPendulum-v5": (100, 5, 40),
-    "InvertedDoublePendulum-v5": (100, 5, 40),
-    "Swimmer-v5": (50, 5, 20),
-    "Hopper-v5": (100, 5, 40),
+    "InvertedPendulum-v5": (400, 5, 40),
+    "InvertedDoublePendulum-v5": (400, 5, 40),
+    "Swimmer-v5": (100, 5, 20),
+    "Hopper-v5": (200, 5, 40),
     # 108 parameters: the GP's fit and acquisition search would cost more than the episodes.
     "Walker2d-v5": (100, 5, None),
     "Reacher-v5": (200, 20, 40),

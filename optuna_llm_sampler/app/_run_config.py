@@ -101,7 +101,8 @@ class RunConfig:
     :func:`~optuna_llm_sampler.app._llm_options.sampler_options`).
 
     Attributes:
-        env: A gymnasium id with Box observation and action spaces.
+        env: A gymnasium id with a Box observation space and a Box or ``Discrete(n)`` action
+            space.
         sampler: ``llm`` or one of Optuna's samplers (``tpe``, ``cmaes``, ``gp``, ``random``,
             ``qmc``).
         model: The LLM; ``None`` picks ``gpt-4o`` when ``OPENAI_API_KEY`` is set, else the
@@ -111,7 +112,8 @@ class RunConfig:
         n_startup_trials: Random trials before the LLM is asked (the tutorial's warmup).
         n_eval_episodes: Episodes averaged per trial.
         max_steps: Step cap per episode.
-        low: Lower bound of every weight.
+        low: Lower bound of every weight (the command line's default depends on ``env``:
+            :func:`policy_defaults`).
         high: Upper bound of every weight.
         bias: Add a bias per action to the policy.
         storage: Optuna storage URL, or ``journal:PATH``.

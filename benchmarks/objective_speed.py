@@ -1,4 +1,6 @@
-"""One 20-episode MountainCarContinuous evaluation: gymnasium's loop vs the fast simulator.
+"""One 20-episode evaluation, gymnasium's loop vs the fast path: MountainCarContinuous's compiled
+simulator, then every task of the ProPS paper side by side (``--tasks``; MuJoCo needs the
+``mujoco`` extra).
 
 Both backends evaluate the same weight pairs on the same reset seeds in the same run, and the
 script checks that they return the same episode returns. The numba JIT is warmed first (its
@@ -7,7 +9,13 @@ timings are of the steady state a study sees from its second trial on. Each timi
 over ``--repeats`` evaluations. The pairs cover a good policy (goal reached in ~100-500 steps), a
 mediocre one and one that never reaches the goal (999 steps every episode).
 
-Run: ``python benchmarks/objective_speed.py [--repeats 5]``
+The ProPS tasks use the paper's policy (weights and a bias per action) at two points: all zero
+(episodes as long as the task allows: 1,000 steps on Swimmer, 500 on a balanced CartPole...)
+and a seeded uniform draw from the paper's box [-6, 6] (what a random sampler plays; most of
+them end early). The fast path there plays the 20 episodes side by side on unwrapped
+environments; MuJoCo's physics, which it cannot shorten, is most of a MuJoCo step.
+
+Run: ``python benchmarks/objective_speed.py [--repeats 5] [--tasks]``
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import time
 import numpy as np
 
 from optuna_llm_sampler.rl import evaluate_linear_policy
+from optuna_llm_sampler.rl import PAPER_TASKS
 
 
 PAIRS = {
@@ -39,9 +48,50 @@ def _median_seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
+def _paper_task_points(env_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    task = PAPER_TASKS[env_id]
+    shape = (task.state_dim, task.action_dim)
+    rng = np.random.default_rng(0)
+    return {
+        "zero": (np.zeros(shape), np.zeros(task.action_dim)),
+        "uniform [-6, 6]": (
+            np.round(rng.uniform(-6, 6, shape), 1),
+            np.round(rng.uniform(-6, 6, task.action_dim), 1),
+        ),
+    }
+
+
+def paper_tasks(repeats: int) -> None:
+    """The ProPS paper's tasks other than MountainCarContinuous, side by side."""
+    print(f"\nProPS paper's tasks: {N_EPISODES} episodes per evaluation, median of {repeats}\n")
+    print(f"{'task':<28}{'policy':<17}{'gymnasium':>11}{'fast':>11}{'ratio':>8}  mean return")
+    for env_id in PAPER_TASKS:
+        if env_id == "MountainCarContinuous-v0":
+            continue
+        for name, (w, b) in _paper_task_points(env_id).items():
+
+            def run(backend: str, w=w, b=b, env_id=env_id) -> np.ndarray:  # type: ignore[no-untyped-def]
+                return evaluate_linear_policy(
+                    w, env_id, n_episodes=N_EPISODES, bias=b, backend=backend
+                )
+
+            slow_returns, fast_returns = run("gymnasium"), run("fast")  # also warms the pool
+            if slow_returns.tolist() != fast_returns.tolist():
+                raise SystemExit(f"{env_id} {name}: the fast path's returns differ")
+            slow = _median_seconds(lambda run=run: run("gymnasium"), repeats)
+            fast = _median_seconds(lambda run=run: run("fast"), repeats)
+            print(
+                f"{env_id:<28}{name:<17}{slow * 1e3:>9.1f}ms{fast * 1e3:>9.1f}ms"
+                f"{slow / fast:>7.2f}x  {fast_returns.mean():>11.2f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed evaluations per backend")
+    parser.add_argument(
+        "--tasks", action="store_true", help="also every task of the ProPS paper (slower)"
+    )
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -74,6 +124,8 @@ def main() -> None:
         f"\nall pairs: gymnasium {total_slow * 1e3:.1f} ms, fast {total_fast * 1e3:.2f} ms, "
         f"ratio {total_slow / total_fast:.0f}x (target >= 100x)"
     )
+    if args.tasks:
+        paper_tasks(max(1, args.repeats // 2))
 
 
 if __name__ == "__main__":

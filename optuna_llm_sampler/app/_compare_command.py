@@ -18,6 +18,8 @@ from optuna_llm_sampler.app._llm_options import given_options
 from optuna_llm_sampler.app._llm_options import sampler_options
 from optuna_llm_sampler.app._named_samplers import CONTROL
 from optuna_llm_sampler.app._named_samplers import default_model
+from optuna_llm_sampler.app._run_config import add_policy_flags
+from optuna_llm_sampler.app._run_config import resolve_policy_flags
 from optuna_llm_sampler.rl import MOUNTAINCAR
 
 
@@ -50,7 +52,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--env", default=MOUNTAINCAR, help="gymnasium id (Box spaces)")
+    parser.add_argument("--env", default=MOUNTAINCAR, help="gymnasium id (Box, Discrete actions)")
     parser.add_argument(
         "--samplers",
         default=",".join(DEFAULT_SAMPLERS),
@@ -105,9 +107,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--n-eval-episodes", type=int, default=20, help="episodes per trial")
     parser.add_argument("--rescore-episodes", type=int, default=100, help="fresh episodes")
     parser.add_argument("--max-steps", type=int, default=1000)
-    parser.add_argument("--low", type=float, default=-7.0)
-    parser.add_argument("--high", type=float, default=7.0)
-    parser.add_argument("--bias", action="store_true", help="add a bias per action")
+    add_policy_flags(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plot", action="store_true", help="no best_so_far.png")
     add_llm_flags(parser)
@@ -129,6 +129,7 @@ def _parse_seeds(text: str) -> int | list[int]:
 def _compare_command(args: argparse.Namespace) -> int:
     from optuna_llm_sampler.rl import default_param_names
 
+    resolve_policy_flags(args)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     if "llm" not in samplers and CONTROL not in samplers and args.model:
         raise ValueError("--model applies to the llm and llm-control samplers only.")

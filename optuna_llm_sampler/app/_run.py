@@ -96,7 +96,7 @@ def run_study(
     after this, so they do not race to create the same storage schema.
 
     Raises:
-        ValueError: A bad setting (unknown env, discrete actions, low >= high, unreachable
+        ValueError: A bad setting (unknown env, unsupported spaces, low >= high, unreachable
             storage); the message names it.
         ProviderConfigError: The LLM cannot be used (missing key or extra).
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,9 +20,77 @@ from optuna_llm_sampler.app._named_samplers import default_model
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
 from optuna_llm_sampler.providers import redact_url
 from optuna_llm_sampler.rl import MOUNTAINCAR
+from optuna_llm_sampler.rl import PAPER_TASKS
 
 
 DEFAULT_STORAGE = "sqlite:///optuna_llm_sampler.db"
+
+
+@dataclass(frozen=True)
+class PolicyDefaults:
+    """The policy's box and bias that ``run`` and ``compare`` use when the flags are not given.
+
+    Attributes:
+        low: Lower bound of every parameter.
+        high: Upper bound of every parameter.
+        bias: Whether the policy has a bias per action.
+    """
+
+    low: float = -7.0
+    high: float = 7.0
+    bias: bool = False
+
+
+def policy_defaults(env: str) -> PolicyDefaults:
+    """The tutorial's policy on MountainCarContinuous (2 weights in [-7, 7], no bias), the ProPS
+    paper's on its other tasks (weights and a bias in [-6, 6]), the tutorial's box elsewhere.
+
+    Example:
+        >>> policy_defaults("Hopper-v5")
+        PolicyDefaults(low=-6.0, high=6.0, bias=True)
+    """
+    task = PAPER_TASKS.get(env)
+    if task is None or env == MOUNTAINCAR:
+        return PolicyDefaults()
+    return PolicyDefaults(low=task.low, high=task.high, bias=task.bias)
+
+
+def add_policy_flags(parser: argparse.ArgumentParser) -> None:
+    """``--low``, ``--high`` and ``--bias/--no-bias``, whose defaults depend on ``--env``
+    (:func:`policy_defaults`; :func:`resolve_policy_flags` fills them in after parsing).
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_policy_flags(parser)
+    """
+    parser.add_argument(
+        "--low", type=float, default=None, help="default: -6 on the ProPS paper's tasks, else -7"
+    )
+    parser.add_argument(
+        "--high", type=float, default=None, help="default: 6 on the ProPS paper's tasks, else 7"
+    )
+    parser.add_argument(
+        "--bias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a bias per action (default: on the ProPS paper's tasks but MountainCarContinuous)",
+    )
+
+
+def resolve_policy_flags(args: argparse.Namespace) -> None:
+    """Set the ``--low``, ``--high`` and ``--bias`` not given to :func:`policy_defaults` of
+    ``args.env``.
+
+    Example:
+        >>> args = argparse.Namespace(env="CartPole-v1", low=None, high=None, bias=None)
+        >>> resolve_policy_flags(args)
+        >>> args.low, args.high, args.bias
+        (-6.0, 6.0, True)
+    """
+    defaults = policy_defaults(args.env)
+    for name in ("low", "high", "bias"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
 
 
 @dataclass
@@ -33,7 +102,8 @@ class RunConfig:
     :func:`~optuna_llm_sampler.app._llm_options.sampler_options`).
 
     Attributes:
-        env: A gymnasium id with Box observation and action spaces.
+        env: A gymnasium id with a Box observation space and a Box or ``Discrete(n)`` action
+            space.
         sampler: ``llm`` or one of Optuna's samplers (``tpe``, ``cmaes``, ``gp``, ``random``,
             ``qmc``).
         model: The LLM; ``None`` picks ``gpt-4o`` when ``OPENAI_API_KEY`` is set, else the
@@ -43,7 +113,8 @@ class RunConfig:
         n_startup_trials: Random trials before the LLM is asked (the tutorial's warmup).
         n_eval_episodes: Episodes averaged per trial.
         max_steps: Step cap per episode.
-        low: Lower bound of every weight.
+        low: Lower bound of every weight (the command line's default depends on ``env``:
+            :func:`policy_defaults`).
         high: Upper bound of every weight.
         bias: Add a bias per action to the policy.
         storage: Optuna storage URL, or ``journal:PATH``.

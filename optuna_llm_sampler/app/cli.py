@@ -15,7 +15,9 @@ from optuna_llm_sampler.app._llm_options import given_options
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
 from optuna_llm_sampler.app._plot_command import add_plot_parser
 from optuna_llm_sampler.app._run import run_study
+from optuna_llm_sampler.app._run_config import add_policy_flags
 from optuna_llm_sampler.app._run_config import DEFAULT_STORAGE
+from optuna_llm_sampler.app._run_config import resolve_policy_flags
 from optuna_llm_sampler.app._run_config import RunConfig
 
 
@@ -31,7 +33,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d = RunConfig()
-    parser.add_argument("--env", default=d.env, help="gymnasium id (Box observations/actions)")
+    parser.add_argument(
+        "--env", default=d.env, help="gymnasium id (Box observations; Box or Discrete actions)"
+    )
     parser.add_argument("--sampler", default=d.sampler, choices=SAMPLER_NAMES)
     parser.add_argument("--model", default=None, help="gpt-4o, gemini-2.0-flash, local, ...")
     parser.add_argument("--base-url", default=None, help="an OpenAI-compatible server")
@@ -39,9 +43,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-startup-trials", type=int, default=d.n_startup_trials)
     parser.add_argument("--n-eval-episodes", type=int, default=d.n_eval_episodes)
     parser.add_argument("--max-steps", type=int, default=d.max_steps)
-    parser.add_argument("--low", type=float, default=d.low)
-    parser.add_argument("--high", type=float, default=d.high)
-    parser.add_argument("--bias", action="store_true", help="add a bias per action")
+    add_policy_flags(parser)
     parser.add_argument("--storage", default=DEFAULT_STORAGE, help="URL or journal:PATH")
     parser.add_argument("--study-name", default=None, help="default: ENV-SAMPLER-seedN")
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -71,6 +73,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    resolve_policy_flags(args)
     config = RunConfig(
         env=args.env,
         sampler=args.sampler,

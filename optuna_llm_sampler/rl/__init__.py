@@ -1,9 +1,12 @@
 """Reinforcement-learning objectives: linear policies on gymnasium environments.
 
 The ProPS tutorial's problem as an Optuna objective: a linear policy ``action = state @ W``
-on ``MountainCarContinuous-v0`` (or any gymnasium environment with Box observation and action
-spaces), scored by its mean return, with an exact compiled simulator of MountainCarContinuous
-that returns the same values as gymnasium about 100x faster (benchmarks/objective_speed.py).
+on ``MountainCarContinuous-v0`` (or any gymnasium environment with a Box observation space and
+a Box or ``Discrete(n)`` action space: the argmax of the linear scores, as in the ProPS paper),
+scored by its mean return, with an exact compiled simulator of MountainCarContinuous that returns
+the same values as gymnasium about 100x faster and, for other environments, an exact loop that
+plays the episodes side by side (benchmarks/objective_speed.py). :data:`PAPER_TASKS` holds the
+ProPS paper's tasks and settings (MuJoCo ones need the ``mujoco`` extra).
 
 Example:
     .. code-block:: python
@@ -21,6 +24,7 @@ other than MountainCarContinuous, numba for the fast simulator (without numba it
 Python, slower but with the same results).
 """
 
+from optuna_llm_sampler.rl._evaluate import discrete_actions
 from optuna_llm_sampler.rl._evaluate import evaluate_linear_policy
 from optuna_llm_sampler.rl._evaluate import render_episode
 from optuna_llm_sampler.rl._evaluate import Rollout
@@ -35,6 +39,8 @@ from optuna_llm_sampler.rl._objective import policy_from_params
 from optuna_llm_sampler.rl._objective import weights_from_params
 from optuna_llm_sampler.rl._policy import LinearPolicy
 from optuna_llm_sampler.rl._tasks import MOUNTAINCAR_TASK
+from optuna_llm_sampler.rl._tasks import PAPER_TASKS
+from optuna_llm_sampler.rl._tasks import PaperTask
 from optuna_llm_sampler.rl._tasks import TASK_DESCRIPTIONS
 from optuna_llm_sampler.rl._warmup import add_warmup_trials
 from optuna_llm_sampler.rl._warmup import load_warmup_folder
@@ -49,8 +55,11 @@ __all__ = [
     "MOUNTAINCAR",
     "MOUNTAINCAR_TASK",
     "Rollout",
+    "PAPER_TASKS",
+    "PaperTask",
     "add_warmup_trials",
     "default_param_names",
+    "discrete_actions",
     "evaluate_best",
     "evaluate_linear_policy",
     "linear_policy_objective",

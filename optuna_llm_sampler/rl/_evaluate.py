@@ -1,10 +1,12 @@
-"""Episodes of a linear policy: through gymnasium, or the exact fast MountainCar simulator."""
+"""Episodes of a linear policy: through gymnasium, or exact fast paths (a compiled MountainCar
+simulator, episodes side by side on unwrapped environments)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 import functools
+import threading
 from typing import Any
 from typing import Literal
 from typing import TYPE_CHECKING
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from optuna_llm_sampler.rl import _mountaincar
+from optuna_llm_sampler.rl import _swimmer
 from optuna_llm_sampler.rl._policy import _as_bias
 from optuna_llm_sampler.rl._policy import _as_weights
 from optuna_llm_sampler.rl._policy import LinearPolicy
@@ -52,32 +55,82 @@ def _make_env(env_id: str, **kwargs: Any) -> Any:
 
 
 def env_dims(env_id: str) -> tuple[int, int]:
-    """``(state_dim, action_dim)`` of ``env_id``; ValueError unless both spaces are 1-D Boxes."""
+    """``(state_dim, action_dim)`` of ``env_id``: ``action_dim`` is the number of actions of a
+    ``Discrete(n)`` action space. ValueError unless the observation space is a 1-D Box and the
+    action space a 1-D Box or a ``Discrete(n)``."""
+    info = _env_info(env_id)
+    return info.state_dim, info.action_dim
+
+
+def discrete_actions(env_id: str) -> bool:
+    """Whether ``env_id`` has a ``Discrete(n)`` action space (the policy then takes the argmax of
+    its ``n`` linear scores); ValueError as in :func:`env_dims`."""
+    return _env_info(env_id).discrete
+
+
+@dataclass(frozen=True)
+class _EnvInfo:
+    state_dim: int
+    action_dim: int
+    discrete: bool
+    #: The registered ``TimeLimit`` (``None``: none), which the fast loop applies itself.
+    time_limit: int | None
+    #: Whether ``gymnasium.make`` adds only wrappers that change no value (the fast loop steps the
+    #: unwrapped environment).
+    plain_wrappers: bool
+
+
+def _env_info(env_id: str) -> _EnvInfo:
     if not isinstance(env_id, str):
         raise ValueError(f"env_id must be a gymnasium id string, got {env_id!r}.")
-    return _env_dims(env_id)
+    return _cached_env_info(env_id)
+
+
+# gymnasium.make's own wrappers: they check the call order and the spaces, and cut the episode at
+# the registered time limit (applied by the fast loop itself); none changes a value.
+_PLAIN_WRAPPERS = ("TimeLimit", "OrderEnforcing", "PassiveEnvChecker")
 
 
 @functools.cache
-def _env_dims(env_id: str) -> tuple[int, int]:
+def _cached_env_info(env_id: str) -> _EnvInfo:
     if env_id == _mountaincar.ENV_ID:
-        return _mountaincar.STATE_DIM, _mountaincar.ACTION_DIM
+        return _EnvInfo(
+            _mountaincar.STATE_DIM, _mountaincar.ACTION_DIM, False, _mountaincar.TIME_LIMIT, True
+        )
     gym = _import_gymnasium()
     env = _make_env(env_id)
     try:
         obs_space, act_space = env.observation_space, env.action_space
+        wrappers = []
+        inner = env
+        while isinstance(inner, gym.Wrapper):
+            wrappers.append(type(inner).__name__)
+            inner = inner.env
+        time_limit = env.spec.max_episode_steps if env.spec is not None else None
     finally:
         env.close()
-    for name, space in (("observation", obs_space), ("action", act_space)):
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(
-                f"env_id {env_id!r} has a {type(space).__name__} {name} space {space}; a linear "
-                "policy needs 1-D Box (continuous) observation and action spaces. Use a "
-                "continuous-control environment such as 'MountainCarContinuous-v0' or "
-                "'Pendulum-v1' (for example 'MountainCarContinuous-v0' instead of "
-                "'MountainCar-v0')."
-            )
-    return int(obs_space.shape[0]), int(act_space.shape[0])
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise ValueError(
+            f"env_id {env_id!r} has a {type(obs_space).__name__} observation space {obs_space}; "
+            "a linear policy needs a 1-D Box (continuous) observation space. Use an environment "
+            "such as 'MountainCarContinuous-v0', 'Pendulum-v1' or 'CartPole-v1'."
+        )
+    discrete = isinstance(act_space, gym.spaces.Discrete) and int(act_space.start) == 0
+    if not discrete and (not isinstance(act_space, gym.spaces.Box) or len(act_space.shape) != 1):
+        raise ValueError(
+            f"env_id {env_id!r} has a {type(act_space).__name__} action space {act_space}; a "
+            "linear policy needs a 1-D Box (continuous) or a Discrete(n) action space starting "
+            "at 0. Use an environment such as 'MountainCarContinuous-v0', 'Pendulum-v1' or "
+            "'CartPole-v1'."
+        )
+    action_dim = int(act_space.n) if discrete else int(act_space.shape[0])
+    return _EnvInfo(
+        int(obs_space.shape[0]),
+        action_dim,
+        discrete,
+        None if time_limit is None else int(time_limit),
+        all(name in _PLAIN_WRAPPERS for name in wrappers),
+    )
 
 
 def _check_positive_int(value: int, name: str) -> int:
@@ -95,14 +148,16 @@ def _check_seed(seed: int, name: str = "seed") -> int:
 def _resolve_backend(backend: str, env_id: str) -> str:
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}.")
-    if backend == "auto":
-        return "fast" if env_id == _mountaincar.ENV_ID else "gymnasium"
-    if backend == "fast" and env_id != _mountaincar.ENV_ID:
+    if backend == "gymnasium":
+        return backend
+    if env_id == _mountaincar.ENV_ID or _env_info(env_id).plain_wrappers:
+        return "fast"
+    if backend == "fast":
         raise ValueError(
-            f"backend='fast' simulates only {_mountaincar.ENV_ID!r}, got env_id={env_id!r}; "
-            "use backend='gymnasium' (or 'auto')."
+            f"backend='fast' steps the unwrapped environment, but gymnasium.make({env_id!r}) "
+            "adds wrappers that may change values; use backend='gymnasium' (or 'auto')."
         )
-    return backend
+    return "gymnasium"
 
 
 def _policy_for(
@@ -128,27 +183,33 @@ def evaluate_linear_policy(
     Episode ``i`` starts from ``env.reset(seed=seed + i)``, so the same ``seed`` replays the same
     start states. At each step the policy's raw action ``state @ weights (+ bias)`` is passed to
     ``env.step`` unclipped, as in the ProPS tutorial (MountainCarContinuous clips the force but
-    charges ``-0.1 * action**2`` on the raw action). An episode ends at termination, at
-    truncation by the environment's own ``TimeLimit`` (999 steps for MountainCarContinuous), or
-    after ``max_steps`` steps, whichever comes first.
+    charges ``-0.1 * action**2`` on the raw action); on a ``Discrete(n)`` action space the
+    action is the index of the largest of the ``n`` scores (the first on ties), as in the ProPS
+    paper's code. An episode ends at termination, at truncation by the environment's own
+    ``TimeLimit`` (999 steps for MountainCarContinuous), or after ``max_steps`` steps,
+    whichever comes first.
 
     Args:
         weights: Weight matrix ``(state_dim, action_dim)``, or a flat row-major array of it
-            (``[a, b]`` for MountainCar).
-        env_id: A gymnasium id whose observation and action spaces are 1-D Boxes.
+            (``[a, b]`` for MountainCar); ``action_dim`` is ``n`` for ``Discrete(n)``.
+        env_id: A gymnasium id whose observation space is a 1-D Box and whose action space is
+            a 1-D Box or a ``Discrete(n)``.
         n_episodes: Number of episodes.
         seed: Reset seed of the first episode (non-negative).
         max_steps: Step cap per episode.
-        backend: ``"fast"``: the exact compiled MountainCarContinuous simulator (same returns as
-            gymnasium, 100x faster or more); ``"gymnasium"``: ``gymnasium.make(env_id)``;
-            ``"auto"``: fast for ``MountainCarContinuous-v0``, gymnasium otherwise.
+        backend: ``"gymnasium"``: the plain loop over ``gymnasium.make(env_id)``, one episode
+            after the other; ``"fast"``: the same returns, faster: the exact compiled
+            MountainCarContinuous simulator (100x faster or more), and for other environments
+            the episodes side by side on unwrapped environments (the policy acts on all of them
+            at once; refused when ``gymnasium.make`` adds wrappers that may change values);
+            ``"auto"``: fast where it is allowed, gymnasium otherwise.
         bias: Optional bias ``(action_dim,)``.
 
     Returns:
         Float64 array of shape ``(n_episodes,)``: the undiscounted return of each episode.
 
     Raises:
-        ValueError: For an unknown env id, a non-Box space, a wrong weight shape or a bad
+        ValueError: For an unknown env id, an unsupported space, a wrong weight shape or a bad
             argument.
 
     Example:
@@ -166,9 +227,12 @@ def evaluate_linear_policy(
     w, b = _policy_for(weights, bias, env_id)
     seeds = [seed + i for i in range(n_episodes)]
     if resolved == "fast":
-        return _mountaincar.simulate_returns(w, b, seeds, max_steps)
+        if env_id == _mountaincar.ENV_ID:
+            return _mountaincar.simulate_returns(w, b, seeds, max_steps)
+        return _lockstep_returns(w, b, env_id, seeds, max_steps)
 
     policy = LinearPolicy(w, b)
+    act = policy.choose if discrete_actions(env_id) else policy.act
     returns = np.empty(n_episodes, dtype=np.float64)
     env = _make_env(env_id)
     try:
@@ -176,7 +240,7 @@ def evaluate_linear_policy(
             state, _ = env.reset(seed=episode_seed)
             total = 0.0
             for _ in range(max_steps):
-                state, reward, terminated, truncated, _ = env.step(policy.act(state))
+                state, reward, terminated, truncated, _ = env.step(act(state))
                 total += float(reward)
                 if terminated or truncated:
                     break
@@ -184,6 +248,66 @@ def evaluate_linear_policy(
     finally:
         env.close()
     return returns
+
+
+# Unwrapped environments kept between evaluations, per thread (an environment is not thread-safe)
+# and per id: building a MuJoCo environment parses its model (milliseconds).
+_POOL = threading.local()
+
+
+def _pooled_envs(env_id: str, n: int) -> list[Any]:
+    pools: dict[str, list[Any]] = getattr(_POOL, "envs", None) or {}
+    _POOL.envs = pools
+    envs = pools.setdefault(env_id, [])
+    while len(envs) < n:
+        envs.append(_make_env(env_id).unwrapped)
+    return envs[:n]
+
+
+def _batch_scores(states: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """``LinearPolicy.act`` for a batch of states: the same float64 operations in the same order
+    (an explicit sum over state rows, no BLAS), so every row equals ``act`` of that state."""
+    out = states[:, 0:1] * w[0]
+    for i in range(1, w.shape[0]):
+        out = out + states[:, i : i + 1] * w[i]
+    if b is not None:
+        out = out + b
+    return out
+
+
+def _lockstep_returns(
+    w: np.ndarray, b: np.ndarray | None, env_id: str, seeds: list[int], max_steps: int
+) -> np.ndarray:
+    """The episodes of the gymnasium loop, played side by side on unwrapped environments.
+
+    Exact: the same resets, the same actions (the policy acts on all running episodes at once,
+    with :func:`_batch_scores`) and the same reward sums; the registered time limit, which
+    ``TimeLimit`` would apply, cuts the loop instead. Faster: one policy evaluation per step for
+    all episodes, and no wrapper calls.
+    """
+    info = _env_info(env_id)
+    limit = max_steps if info.time_limit is None else min(max_steps, info.time_limit)
+    if env_id == _swimmer.ENV_ID and _swimmer.default_swimmer(_pooled_envs(env_id, 1)[0]):
+        env, policy = _pooled_envs(env_id, 1)[0], LinearPolicy(w, b)
+        return np.array([_swimmer.swimmer_return(env, policy, s, limit) for s in seeds])
+    envs = _pooled_envs(env_id, len(seeds))
+    states = [np.asarray(env.reset(seed=seed)[0]) for env, seed in zip(envs, seeds, strict=True)]
+    totals = [0.0] * len(seeds)
+    running = list(range(len(seeds)))
+    for _ in range(limit):
+        scores = _batch_scores(np.array([states[i] for i in running], dtype=np.float64), w, b)
+        actions: list[Any] = np.argmax(scores, axis=1).tolist() if info.discrete else list(scores)
+        still = []
+        for i, action in zip(running, actions, strict=True):
+            state, reward, terminated, truncated, _ = envs[i].step(action)
+            totals[i] += float(reward)
+            states[i] = np.asarray(state)
+            if not (terminated or truncated):
+                still.append(i)
+        running = still
+        if not running:
+            break
+    return np.array(totals, dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,7 +318,8 @@ class Rollout:
         env_id: The environment.
         seed: Its reset seed.
         states: Observations the policy acted on, shape ``(T, state_dim)``.
-        actions: Raw (unclipped) actions, shape ``(T, action_dim)``.
+        actions: Raw (unclipped) actions, shape ``(T, action_dim)``; on a ``Discrete(n)``
+            action space the index of the action taken, shape ``(T, 1)``.
         rewards: Rewards, shape ``(T,)``.
         final_state: Observation after the last step, shape ``(state_dim,)``.
         terminated: Whether the episode ended by termination (the goal, for MountainCar)
@@ -254,7 +379,7 @@ def rollout_episode(
     seed = _check_seed(seed)
     resolved = _resolve_backend(backend, env_id)
     w, b = _policy_for(weights, bias, env_id)
-    if resolved == "fast":
+    if resolved == "fast" and env_id == _mountaincar.ENV_ID:
         states, actions, rewards, terminated = _mountaincar.simulate_episode(w, b, seed, max_steps)
         return Rollout(
             env_id=env_id,
@@ -268,6 +393,7 @@ def rollout_episode(
         )
 
     policy = LinearPolicy(w, b)
+    discrete = discrete_actions(env_id)
     env = _make_env(env_id)
     state_list: list[np.ndarray] = []
     action_list: list[np.ndarray] = []
@@ -276,9 +402,9 @@ def rollout_episode(
     try:
         state, _ = env.reset(seed=seed)
         for _ in range(max_steps):
-            action = policy.act(state)
+            action: Any = policy.choose(state) if discrete else policy.act(state)
             state_list.append(np.array(state))
-            action_list.append(action)
+            action_list.append(np.array([action], dtype=np.float64) if discrete else action)
             state, reward, terminated, truncated, _ = env.step(action)
             reward_list.append(float(reward))
             if terminated or truncated:
@@ -342,12 +468,13 @@ def render_episode(
 def _frames(
     policy: LinearPolicy, env_id: str, seed: int, max_steps: int, frame_skip: int
 ) -> Iterator[np.ndarray]:
+    act = policy.choose if discrete_actions(env_id) else policy.act
     env = _make_env(env_id, render_mode="rgb_array")
     try:
         state, _ = env.reset(seed=seed)
         yield env.render()
         for step in range(1, max_steps + 1):
-            state, _, terminated, truncated, _ = env.step(policy.act(state))
+            state, _, terminated, truncated, _ = env.step(act(state))
             done = terminated or truncated or step == max_steps
             if step % frame_skip == 0 or done:
                 yield env.render()

@@ -1,4 +1,5 @@
-"""The linear policy of the ProPS tutorial: ``action = state @ W (+ bias)``."""
+"""The linear policy of the ProPS tutorial: ``action = state @ W (+ bias)`` (argmax of it on a
+``Discrete(n)`` action space, as in the ProPS paper)."""
 
 from __future__ import annotations
 
@@ -143,6 +144,19 @@ class LinearPolicy:
         if self._bias is not None:
             action = action + self._bias
         return action
+
+    def choose(self, state: ArrayLike) -> int:
+        """The action of a ``Discrete(n)`` space for one state: the index of the largest score.
+
+        The scores are :meth:`act`'s ``action_dim`` outputs; on ties the first index wins
+        (``np.argmax``, as in the ProPS paper's code).
+
+        Example:
+            .. code-block:: python
+
+                LinearPolicy([[1.0, -1.0]]).choose(np.array([0.5]))  # 0
+        """
+        return int(np.argmax(self.act(state)))
 
     def __repr__(self) -> str:
         bias = "" if self._bias is None else f", bias={self._bias.tolist()}"

@@ -21,6 +21,7 @@ from optuna_llm_sampler.app import RunConfig
 from optuna_llm_sampler.app._llm_options import resolve_proposal
 from optuna_llm_sampler.app._llm_options import sampler_options
 from optuna_llm_sampler.app.cli import main
+from optuna_llm_sampler.rl import PAPER_TASKS
 from optuna_llm_sampler.rl import rollout_episode
 from optuna_llm_sampler.rl import write_warmup_file
 from tests.app._responders import random_point_responder
@@ -128,7 +129,7 @@ def test_create_only_creates_the_study_and_runs_nothing(in_tmp: Path) -> None:
     ("extra", "message"),
     [
         (["--env", "NoSuchEnv-v9"], "is not a registered gymnasium environment"),
-        (["--env", "CartPole-v1"], "Box"),
+        (["--env", "FrozenLake-v1"], "Box"),
         (["--low", "3", "--high", "3"], "--low must be below --high"),
         (["--n-trials", "0"], "--n-trials must be positive"),
         (["--storage", "not-a-url"], "is not a storage URL"),
@@ -145,6 +146,34 @@ def test_bad_arguments_are_clear_errors(in_tmp: Path, capsys, extra, message) ->
     assert "secret" not in err
     assert "Traceback" not in err
     assert not os.path.exists(in_tmp / "secret")
+
+
+@pytest.mark.parametrize("env", sorted(PAPER_TASKS))
+def test_run_works_on_each_task_of_the_props_paper(in_tmp: Path, capsys, env: str) -> None:
+    argv = ["run", "--env", env, "--sampler", "cmaes", "--n-trials", "4", "--no-progress"]
+    argv += ["--n-eval-episodes", "2", "--max-steps", "60"]
+    assert main(argv) == 0
+    assert "4 complete trials" in capsys.readouterr().out
+    study = _load(f"{env}-cmaes-seed0")
+    task = PAPER_TASKS[env]
+    # The paper's policy (weights and a bias in [-6, 6]), but the tutorial's on MountainCar.
+    tutorial = env == "MountainCarContinuous-v0"
+    n_params = task.state_dim * task.action_dim + (0 if tutorial else task.action_dim)
+    assert len(study.best_params) == n_params
+    box = (-7.0, 7.0) if tutorial else (-6.0, 6.0)
+    assert (study.user_attrs["low"], study.user_attrs["high"]) == box
+
+
+def test_the_papers_policy_defaults_give_way_to_the_flags(in_tmp: Path) -> None:
+    argv = ["run", "--env", "CartPole-v1", "--sampler", "random", "--n-trials", "2"]
+    argv += ["--n-eval-episodes", "1", "--no-progress", "--no-bias", "--low", "-2"]
+    assert main(argv) == 0
+    trial = _load("CartPole-v1-random-seed0").trials[0]
+    assert sorted(trial.params) == list("abcdefgh")  # 4x2 weights, no bias
+    assert trial.distributions["a"] == optuna.distributions.FloatDistribution(-2.0, 6.0)
+    argv = ["run", "--env", "MountainCarContinuous-v0", "--sampler", "random", "--bias"]
+    assert main([*argv, "--n-trials", "2", "--n-eval-episodes", "1", "--no-progress"]) == 0
+    assert sorted(_load("MountainCarContinuous-v0-random-seed0").best_params) == ["a", "b", "c"]
 
 
 def test_plot_a_trial_and_given_weights(in_tmp: Path, capsys) -> None:

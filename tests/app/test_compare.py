@@ -21,6 +21,7 @@ from optuna_llm_sampler.app._compare import OBJECTIVE_S
 from optuna_llm_sampler.app._compare import Spread
 from optuna_llm_sampler.app._storage import open_storage
 from optuna_llm_sampler.app.cli import main
+from optuna_llm_sampler.rl import PAPER_TASKS
 from tests.app._responders import random_point_responder
 from tests.providers.stub_server import StubLLMServer
 
@@ -347,7 +348,7 @@ def test_bad_arguments_name_the_argument(in_tmp: Path, options, message) -> None
     [
         (["--samplers", "tpe", "--model", "gpt-4o"], "applies to the llm and llm-control"),
         (["--samplers", "llm", "--model", "gpt-4o"], "OPENAI_API_KEY"),
-        (["--env", "CartPole-v1"], "Box"),
+        (["--env", "FrozenLake-v1"], "Box"),
         (["--seeds", "a,b"], "--seeds must be a count"),
     ],
 )
@@ -357,6 +358,16 @@ def test_cli_errors_are_clear(in_tmp: Path, capsys, extra, message) -> None:
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("env", sorted(PAPER_TASKS))
+def test_cli_compares_on_each_task_of_the_props_paper(in_tmp: Path, capsys, env: str) -> None:
+    argv = ["compare", "--env", env, "--samplers", "random,cmaes", "--seeds", "1"]
+    argv += ["--n-trials", "3", "--n-eval-episodes", "2", "--max-steps", "50"]
+    argv += ["--rescore-episodes", "2", "--n-jobs", "1", "--no-progress", "--no-plot"]
+    assert main(argv) == 0
+    rows = list(csv.DictReader((in_tmp / "compare" / "summary.csv").open()))
+    assert sorted(row["sampler"] for row in rows) == ["cmaes", "random"]
 
 
 def test_spread_marks_seeds_that_never_reached_the_threshold() -> None:

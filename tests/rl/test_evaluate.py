@@ -1,4 +1,5 @@
-"""evaluate_linear_policy, rollout_episode and LinearPolicy: any Box env, clear errors."""
+"""evaluate_linear_policy, rollout_episode and LinearPolicy: Box and Discrete actions, clear
+errors."""
 
 from __future__ import annotations
 
@@ -96,10 +97,43 @@ def test_pendulum_rollout_records_the_episode():
     )
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "MountainCar-v0"])
-def test_discrete_action_space_is_refused(env_id):
-    with pytest.raises(ValueError, match=r"Discrete action space.*Box.*Pendulum-v1"):
-        evaluate_linear_policy([[0.0]], env_id)
+def test_discrete_actions_take_the_argmax_of_the_scores_first_on_ties():
+    policy = LinearPolicy([[1.0, -1.0, 1.0]], bias=[0.0, 0.0, 0.0])
+    assert policy.choose(np.array([2.0])) == 0  # scores 2, -2, 2: the first of the tied
+    assert policy.choose(np.array([-2.0])) == 1
+    assert isinstance(policy.choose(np.array([2.0])), int)
+
+
+def test_cartpole_returns_are_those_of_a_hand_written_argmax_loop():
+    # Push toward the side the pole falls to: it balances for the full 500 steps.
+    w = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    env = gym.make("CartPole-v1")
+    expected = []
+    for seed in (5, 6):
+        state, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            action = int(np.argmax(state.astype(np.float64) @ w))
+            state, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        expected.append(total)
+    for backend in ("gymnasium", "fast"):
+        returns = evaluate_linear_policy(w, "CartPole-v1", n_episodes=2, seed=5, backend=backend)
+        assert returns.tolist() == expected == [500.0, 500.0]
+    # Always push left: the pole falls within a few steps.
+    assert evaluate_linear_policy([[0.0, 0.0]] * 4, "CartPole-v1", bias=[1.0, 0.0]).max() < 20
+
+
+def test_discrete_rollout_records_the_chosen_actions():
+    rollout = rollout_episode([[0.0] * 3] * 2, "MountainCar-v0", seed=0, bias=[0.0, 0.0, 1.0])
+    assert rollout.length == 200 and rollout.total_return == -200.0
+    assert rollout.actions.shape == (200, 1) and set(rollout.actions[:, 0]) == {2.0}
+
+
+def test_discrete_observation_space_is_refused():
+    with pytest.raises(ValueError, match=r"Discrete observation space.*1-D Box.*CartPole-v1"):
+        evaluate_linear_policy([[0.0]], "FrozenLake-v1")
 
 
 @pytest.mark.parametrize("env_id", ["NoSuchEnv-v0", "MountainCarContinuous-v9"])
@@ -108,9 +142,11 @@ def test_unknown_env_id_is_refused(env_id):
         evaluate_linear_policy([[0.0], [1.0]], env_id)
 
 
-def test_fast_backend_is_only_for_mountaincar():
-    with pytest.raises(ValueError, match=r"backend='fast'.*'gymnasium'"):
-        evaluate_linear_policy(PENDULUM_W, "Pendulum-v1", backend="fast")
+def test_fast_backend_gives_gymnasiums_returns_on_pendulum():
+    kwargs = {"n_episodes": 3, "seed": 4, "max_steps": 150, "bias": [0.3]}
+    fast = evaluate_linear_policy(PENDULUM_W, "Pendulum-v1", backend="fast", **kwargs)
+    slow = evaluate_linear_policy(PENDULUM_W, "Pendulum-v1", backend="gymnasium", **kwargs)
+    assert fast.tolist() == slow.tolist()
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import contextlib
 import functools
+import json
+import math
 import os
 from pathlib import Path
 import random
+import re
 import sys
 import threading
 import time
@@ -183,6 +186,12 @@ class LlamaCppClient:
         return self._model_path
 
     @property
+    def context_window(self) -> int:
+        """Tokens the model reads and writes per call (``n_ctx``): the sampler's default
+        history budget is a quarter of it."""
+        return self._n_ctx
+
+    @property
     def n_threads(self) -> int:
         """Threads llama.cpp uses."""
         return self._n_threads
@@ -228,7 +237,7 @@ class LlamaCppClient:
             "max_tokens": self._max_tokens,
         }
         if schema is not None:
-            options["response_format"] = {"type": "json_object", "schema": schema}
+            options["grammar"] = _grammar(schema_grammar(json.dumps(schema, sort_keys=True)))
         elif self._grammar_text is not None:
             options["grammar"] = _grammar(self._grammar_text)
         with self._call_lock:
@@ -348,6 +357,70 @@ def _grammar(text: str) -> Any:
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(text, verbose=False)
+
+
+# The rules of llama.cpp's JSON-schema grammar that write a number's decimals and exponent.
+_DECIMAL_RULE = re.compile(r"^decimal-part ::= .*$", re.MULTILINE)
+_EXPONENT = " ([eE] [-+]? integral-part)?"
+_SPACE_RULE = re.compile(r'^space ::= " "\?$', re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=64)
+def schema_grammar(schema_json: str) -> str:
+    """The GBNF grammar of a JSON schema, as llama.cpp builds it; where every number of the
+    schema has a ``multipleOf`` of ``10**-d`` (the sampler's compact answers), numbers get at most
+    ``d`` decimals (the largest such ``d``) without a trailing zero, no exponent and no spaces
+    between JSON tokens, so the model cannot spend tokens on digits the prompt never shows.
+
+    Example:
+        >>> schema = {"type": "array", "items": {"type": "number", "multipleOf": 0.01}}
+        >>> print(schema_grammar(json.dumps(schema)).splitlines()[0])
+        decimal-part ::= [1-9] | [0-9] [1-9]
+    """
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    grammar = json_schema_to_gbnf(schema_json)
+    places = _decimal_places(json.loads(schema_json))
+    if places is None or _DECIMAL_RULE.search(grammar) is None or _EXPONENT not in grammar:
+        return grammar
+    if places == 0:
+        grammar = grammar.replace(' ("." decimal-part)?', "")
+        return _no_spaces(grammar.replace(_EXPONENT, ""))
+    # 1 to ``places`` decimals, the last one not 0: "1.0" costs two tokens more than "1".
+    digits = " | ".join(" ".join(["[0-9]"] * (n - 1) + ["[1-9]"]) for n in range(1, places + 1))
+    grammar = _DECIMAL_RULE.sub(f"decimal-part ::= {digits}", grammar, count=1)
+    return _no_spaces(grammar.replace(_EXPONENT, ""))
+
+
+def _no_spaces(grammar: str) -> str:
+    """The grammar without the optional spaces between JSON tokens: each costs a token."""
+    return _SPACE_RULE.sub('space ::= ""', grammar, count=1)
+
+
+def _decimal_places(schema: Any) -> int | None:
+    """The most decimals any number of ``schema`` allows, if every number states its
+    ``multipleOf`` as a power of ten; else ``None``."""
+    found: list[int | None] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "number":
+                step = node.get("multipleOf")
+                places = None
+                if isinstance(step, (int, float)) and 0 < step <= 1:
+                    candidate = round(-math.log10(step))
+                    places = candidate if math.isclose(step, 10.0**-candidate) else None
+                found.append(places)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    if not found or None in found:
+        return None
+    return max(p for p in found if p is not None)
 
 
 def _grammar_parses(llama: Any, text: str) -> bool:

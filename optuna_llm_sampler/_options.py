@@ -249,9 +249,7 @@ class StepsFromBest(_Proposal):
         hints: As in :class:`AbsolutePoints`.
         n_tried_changes: How many tried points nearest the best the prompt lists as changes from
             it, with their values ("change_a: 1; change_b: 0; f(a,b): 71.2"), so the model sees
-            which steps are spent without subtracting. ``0`` lists none. The compact answer format
-            lists none either: the embedded model copied them (and the best point's digits) as
-            its answer.
+            which steps are spent without subtracting. ``0`` lists none.
         widen_after: Double the step the prompt suggests (``search_std``) for every this many
             trials completed since the best one, up to half the widest range, so a model stuck
             on a plateau looks further away. ``None`` keeps ``search_std``.

@@ -203,8 +203,9 @@ def _compact_prompt() -> tuple[list[Message], dict[str, Any] | None]:
     return caught["messages"], caught["schema"]
 
 
-def compare_decoding(calls: int) -> None:
-    """Each setting against its alternative, calls alternating on the compact prompt."""
+def compare_decoding(calls: int, settings: list[str] | None = None) -> None:
+    """Each setting against its alternative, calls alternating on the compact prompt
+    (``settings``: the labels to run, by their first word; all by default)."""
     messages, schema = _compact_prompt()
     pairs: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
         ("threads, one core busy", {"n_threads": 1}, {"n_threads": 2}, True),
@@ -214,6 +215,8 @@ def compare_decoding(calls: int) -> None:
         ("temperature", {"temperature": 0.7}, {"temperature": 0.0}, False),
     ]
     for label, first, second, busy in pairs:
+        if settings and label.split()[0].strip(",") not in settings:
+            continue
         clients = [
             LlamaCppClient(**{"n_threads": 1, "temperature": 0.7, "max_tokens": 48, **options})
             for options in (first, second)
@@ -262,6 +265,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=4, help="timed calls per series")
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 200])
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=("threads", "n_batch", "extra", "temperature"),
+        help="decoding: the settings compared (default: all)",
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -275,7 +284,7 @@ def main() -> None:
         compare_formats(client, args.llm_trials)
         client.close()
     elif args.part == "decoding":
-        compare_decoding(args.calls)
+        compare_decoding(args.calls, args.settings)
     else:
         prefix_reuse(args)
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -57,8 +57,12 @@ class LlamaCppClient:
 
     With ``schema`` the output is constrained to JSON matching the schema (a grammar built by
     llama.cpp from the schema: every answer parses, but ``minimum``/``maximum`` are not enforced,
-    so values can still leave the range). Without it the answer is free text, optionally
-    constrained by ``grammar``.
+    so values can still leave the range). Where every number of the schema has a ``multipleOf``
+    of ``10**-d`` (the sampler's compact answers), the grammar writes at most ``d`` decimals, no
+    exponent and no spaces (:func:`schema_grammar`): generation is the cost here (~0.1 s a
+    token), and the compact answer of three two-parameter steps is ~27 tokens where the named
+    JSON with a reason was ~97. Without a schema the answer is free text, optionally constrained
+    by ``grammar``.
 
     Args:
         model_path: A GGUF file; ``None`` for the embedded model, which is joined into the cache

@@ -74,8 +74,12 @@ class LlamaCppClient:
             cores (at least 1). Measured on 2 cores with the embedded model: 2 threads generate
             ~10 tokens/s when the machine is idle, 1 thread ~7; but with one core busy elsewhere
             (an objective running in parallel, other tests) 2 threads collapse to ~1–1.5
-            tokens/s while 1 thread keeps ~7. Pass ``os.cpu_count()`` on an otherwise idle
-            machine.
+            tokens/s while 1 thread keeps ~7. Measured again on the compact answer
+            (``benchmarks/local_model.py --part decoding``, calls alternating in one run, another
+            process keeping one core busy, the machine shared): a median 6.3 s a call with 1
+            thread against 50.2 s with 2 (ratio 0.13); without the busy process but other work
+            on the machine (load ~8), 3.4 s against 56.8 s. Pass ``os.cpu_count()`` on an otherwise
+            idle machine.
         seed: Seed of the first call; call ``i`` uses ``seed + i``, so a client replays the same
             answers to the same prompts. ``None`` draws a random seed per call.
         temperature: Sampling temperature (0 for greedy decoding).

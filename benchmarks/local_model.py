@@ -173,7 +173,10 @@ def compare_formats(client: LlamaCppClient, llm_trials: int) -> None:
         calls = statistics.fmean(r.attempts for r in records)
         tokens = statistics.median(r.completion_tokens for r in records)
         medians[name] = (seconds, calls, tokens)
-        print(f"{name:<8} {seconds:8.1f} {calls:11.2f} {tokens:13.0f} {study.best_value:7.1f}")
+        print(
+            f"{name:<8} {seconds:8.1f} {calls:11.2f} {tokens:13.0f} {study.best_value:7.1f}",
+            flush=True,
+        )
     (s_old, c_old, t_old), (s_new, c_new, t_new) = medians["json"], medians["compact"]
     print(
         f"compact / json: seconds per LLM trial {s_new / s_old:.2f}x, generated tokens per LLM "

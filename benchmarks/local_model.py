@@ -1,8 +1,26 @@
-"""Latency of the local llama.cpp client: cold start, warm calls, what prompt-prefix reuse buys.
+"""Latency of the local llama.cpp client: answer formats, decoding settings, prefix reuse.
 
-One :class:`LlamaCppClient` (one ``Llama`` object, so one KV cache) answers prompts holding 20,
-100 and 200 history lines of a 2-parameter table (``a: 1.234, b: -5.67, f: 42.1``), each call one
-line longer than the last, in two orders:
+``--part formats`` (the default): today's answer format against the compact one, side by side in
+one run. Two MountainCar studies with the same 20 random startup trials, one ``LLMSampler`` each
+on one shared embedded model, take LLM trials in turn (so load from other work hits both alike):
+
+- ``json``: ``PromptOptions(answer_format="json", reasoning=True)``, the format before the compact
+  one (three candidates as named JSON objects and a one-sentence reason, the tried changes listed);
+- ``compact``: the default for a local model (``answer_format="auto"``, ``reasoning=None``): the
+  values alone, ``[[0.5,-1],[1,0.2],[-0.5,0.3]]``, one decimal under a grammar.
+
+Printed per format, from the trials' records: seconds, calls and generated tokens per LLM trial
+(medians; calls as a mean), and the ratios compact / json.
+
+``--part decoding``: each decoding setting against its alternative on the compact prompt, calls
+alternating in one run (a ratio of medians): threads 1 vs 2 while another process keeps one
+core busy (an objective running beside the sampler), ``n_batch``, llama.cpp's extra buffer types
+(``extra_buffers``, the AMX work-around), temperature 0 vs 0.7 (how often the three candidates
+hold a repeat).
+
+``--part prefix``: what prompt-prefix reuse buys. One :class:`LlamaCppClient` answers prompts
+holding 20, 100 and 200 history lines of a 2-parameter table, each call one line longer than the
+last, in two orders:
 
 - ``appended``: lines in trial order, the new line at the end. The prompt of call ``k`` is the
   prompt of call ``k - 1`` plus one line, so llama.cpp re-evaluates only the tail.
@@ -15,23 +33,34 @@ generation is short and similar across calls; prompt evaluation is what differs.
 llama.cpp performance counters are reachable, the number of prompt tokens actually evaluated is
 printed too (``eval`` column): that is the direct evidence of prefix reuse.
 
-Run: ``python benchmarks/local_model.py [--n-threads 1] [--calls 4] [--sizes 20 100 200]``
-(about 5 minutes on 2 cores).
+Run: ``python benchmarks/local_model.py [--part formats] [--llm-trials 6]`` (about 4 minutes on
+2 cores), ``--part decoding [--calls 6]`` (about 6 minutes), ``--part prefix [--n-threads 1]
+[--calls 4] [--sizes 20 100 200]`` (about 5 minutes). On a machine shared with other work the
+ratios are what to read: both sides of each ratio ran in the same minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+import multiprocessing
 import os
 import random
 import statistics
 import time
 from typing import Any
 
+import optuna
+
+from optuna_llm_sampler import get_llm_record
+from optuna_llm_sampler import LLMSampler
+from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler.providers import LlamaCppClient
 from optuna_llm_sampler.providers import Message
+from optuna_llm_sampler.providers import ScriptedClient
 from optuna_llm_sampler.providers._embedded import embedded_model_path
+from optuna_llm_sampler.rl import linear_policy_objective
+from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
 
 
 SCHEMA = {
@@ -104,20 +133,168 @@ def timed_call(client: LlamaCppClient, msgs: list[Message]) -> Call:
     )
 
 
+FORMATS: dict[str, PromptOptions] = {
+    "json": PromptOptions(answer_format="json", reasoning=True),
+    "compact": PromptOptions(),
+}
+N_STARTUP = 20
+
+
+def _sampler(client: LlamaCppClient | ScriptedClient, prompt: PromptOptions) -> LLMSampler:
+    """The sampler ``run`` builds for MountainCar (guided preset), with ``prompt``'s format."""
+    options = dict(
+        answer_format=prompt.answer_format,
+        reasoning=prompt.reasoning,
+        expected_optimum=50.0,
+        task_description=MOUNTAINCAR_TASK,
+        budget=N_STARTUP + 40,
+    )
+    return LLMSampler(
+        model=client, prompt=PromptOptions(**options), n_startup_trials=N_STARTUP, seed=0
+    )
+
+
+def compare_formats(client: LlamaCppClient, llm_trials: int) -> None:
+    """Two studies, one per format, taking LLM trials in turn on one model."""
+    objective = linear_policy_objective(seed=0)
+    studies = {}
+    for name, prompt in FORMATS.items():
+        study = optuna.create_study(direction="maximize", sampler=_sampler(client, prompt))
+        study.optimize(objective, n_trials=N_STARTUP)
+        studies[name] = study
+    for _ in range(llm_trials):
+        for study in studies.values():
+            study.optimize(objective, n_trials=1)
+    medians: dict[str, tuple[float, float, float]] = {}
+    print(f"{'format':<8} {'s/trial':>8} {'calls/trial':>11} {'gen tok/trial':>13} {'best':>7}")
+    for name, study in studies.items():
+        records = [r for r in map(get_llm_record, study.trials) if r is not None]
+        seconds = statistics.median(r.latency_s for r in records)
+        calls = statistics.fmean(r.attempts for r in records)
+        tokens = statistics.median(r.completion_tokens for r in records)
+        medians[name] = (seconds, calls, tokens)
+        print(
+            f"{name:<8} {seconds:8.1f} {calls:11.2f} {tokens:13.0f} {study.best_value:7.1f}",
+            flush=True,
+        )
+    (s_old, c_old, t_old), (s_new, c_new, t_new) = medians["json"], medians["compact"]
+    print(
+        f"compact / json: seconds per LLM trial {s_new / s_old:.2f}x, generated tokens per LLM "
+        f"trial {t_new / t_old:.2f}x, calls per LLM trial {c_new / c_old:.2f}x "
+        f"({llm_trials} LLM trials each, medians)"
+    )
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def _compact_prompt() -> tuple[list[Message], dict[str, Any] | None]:
+    """The compact prompt and schema of trial 20 of a MountainCar study."""
+    caught: dict[str, Any] = {}
+
+    def record(messages: Any, schema: Any) -> str:
+        caught.update(messages=list(messages), schema=schema)
+        return "[[0,0],[0,0],[0,0]]"
+
+    scripted = ScriptedClient(respond=record, supports_schema=True)
+    scripted.runs_locally = True  # type: ignore[attr-defined]
+    study = optuna.create_study(direction="maximize", sampler=_sampler(scripted, PromptOptions()))
+    study.optimize(linear_policy_objective(seed=0), n_trials=N_STARTUP + 1)
+    return caught["messages"], caught["schema"]
+
+
+def compare_decoding(calls: int, settings: list[str] | None = None) -> None:
+    """Each setting against its alternative, calls alternating on the compact prompt
+    (``settings``: the labels to run, by their first word; all by default)."""
+    messages, schema = _compact_prompt()
+    pairs: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
+        ("threads, one core busy", {"n_threads": 1}, {"n_threads": 2}, True),
+        ("threads, idle", {"n_threads": 1}, {"n_threads": 2}, False),
+        ("n_batch", {"llama_kwargs": {"n_batch": 512}}, {"llama_kwargs": {"n_batch": 64}}, False),
+        ("extra buffers", {"extra_buffers": True}, {"extra_buffers": False}, False),
+        ("temperature", {"temperature": 0.7}, {"temperature": 0.0}, False),
+    ]
+    for label, first, second, busy in pairs:
+        if settings and label.split()[0].strip(",") not in settings:
+            continue
+        clients = [
+            LlamaCppClient(**{"n_threads": 1, "temperature": 0.7, "max_tokens": 48, **options})
+            for options in (first, second)
+        ]
+        worker = None
+        if busy:
+            worker = multiprocessing.Process(target=_busy, args=(3600.0,), daemon=True)
+            worker.start()
+        try:
+            for client in clients:
+                client.complete(messages, schema=schema)  # load and prime the prefix
+            seconds: list[list[float]] = [[], []]
+            answers: list[list[str]] = [[], []]
+            for _ in range(calls):
+                for k, client in enumerate(clients):
+                    completion = client.complete(messages, schema=schema)
+                    seconds[k].append(completion.latency_s)
+                    answers[k].append(completion.text)
+        finally:
+            if worker is not None:
+                worker.terminate()
+            for client in clients:
+                client.close()
+        a, b = (statistics.median(s) for s in seconds)
+        distinct = [len(set(texts)) for texts in answers]
+        print(
+            f"{label:<24} {_short(first)} {a:6.2f} s | {_short(second)} {b:6.2f} s | "
+            f"ratio {a / b:5.2f} | distinct answers {distinct[0]} vs {distinct[1]} of {calls}",
+            flush=True,
+        )
+
+
+def _short(options: dict[str, Any]) -> str:
+    key, value = next(iter(options.items()))
+    if isinstance(value, dict):
+        key, value = next(iter(value.items()))
+    return f"{key}={value}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("formats", "decoding", "prefix"), default="formats")
+    parser.add_argument("--llm-trials", type=int, default=6, help="per format (formats)")
     parser.add_argument("--model-path", default=None, help="a GGUF file (default: embedded)")
     parser.add_argument("--n-threads", type=int, default=None, help="default: the client's")
     parser.add_argument("--calls", type=int, default=4, help="timed calls per series")
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 100, 200])
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=("threads", "n_batch", "extra", "temperature"),
+        help="decoding: the settings compared (default: all)",
+    )
     args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
     if args.model_path is None:
         start = time.perf_counter()
         path = embedded_model_path()
         print(f"embedded model ready at {path} in {time.perf_counter() - start:.2f} s")
+    if args.part == "formats":
+        client = LlamaCppClient(model_path=args.model_path, n_threads=args.n_threads)
+        compare_formats(client, args.llm_trials)
+        client.close()
+    elif args.part == "decoding":
+        compare_decoding(args.calls, args.settings)
+    else:
+        prefix_reuse(args)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def prefix_reuse(args: argparse.Namespace) -> None:
+    """Latency of warm calls with the history appended vs re-sorted (see the module's doc)."""
 
     start = time.perf_counter()
     client = LlamaCppClient(
@@ -191,7 +368,6 @@ def main() -> None:
             f"{size:>4} lines: resorted / appended = {resorted / appended:.1f}x "
             f"({resorted:.2f} s vs {appended:.2f} s per warm call)"
         )
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
     client.close()
 
 

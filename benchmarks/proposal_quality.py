@@ -32,6 +32,7 @@ same settings under ``--steps-from-best`` (the answers are then changes to the b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 from typing import Any
 
@@ -105,12 +106,12 @@ def prompt_for(trials: list[optuna.trial.FrozenTrial], setup: dict[str, Any]) ->
 
 
 def proposed_points(
-    text: str, n_candidates: int, base: dict[str, float] | None
+    text: str, n_candidates: int, base: dict[str, float] | None, positional: bool = False
 ) -> list[tuple[float, float]]:
     names = ["a", "b"] if base is None else ["change_a", "change_b"]
     try:
-        if n_candidates > 1:
-            answers = parse_candidates(text, names)
+        if n_candidates > 1 or positional:
+            answers = parse_candidates(text, names, positional=positional)
         else:
             answers = [parse_answer(text, names)]
     except Exception:  # an unusable answer proposes nothing
@@ -138,6 +139,12 @@ def main() -> None:
         "--steps-from-best", action="store_true", help="ask for changes to the best point"
     )
     parser.add_argument("--temperature", type=float, default=0.7, help="of the local model")
+    parser.add_argument(
+        "--answer-format",
+        choices=("json", "compact"),
+        default="json",
+        help="json: named values and a reason; compact: the values alone (a local model's)",
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     options: dict[str, Any] = {}
@@ -146,12 +153,17 @@ def main() -> None:
     client = create_client(args.model, base_url=args.base_url, **options)
     kind = StepsFromBest if args.steps_from_best else AbsolutePoints
     proposal = kind(n_candidates=args.n_candidates, min_distance=args.min_distance, hints=True)
-    setup: dict[str, Any] = {"prompt": PROMPT, "proposal": proposal}
+    compact = args.answer_format == "compact"
+    prompt = dataclasses.replace(PROMPT, answer_format=args.answer_format, reasoning=not compact)
+    setup: dict[str, Any] = {"prompt": prompt, "proposal": proposal}
     rng = np.random.default_rng(0)
     groups = ("llm", "control", "uniform")
     totals: dict[str, list[float]] = {name: [] for name in groups}
     beats: dict[str, int] = {name: 0 for name in groups}
-    print(f"model {args.model}, {args.n_candidates} candidates per answer")
+    print(
+        f"model {args.model}, {args.n_candidates} candidates per answer, "
+        f"{args.answer_format} answers"
+    )
     for seed in range(args.states):
         trials = history(seed)
         tried = np.array([[t.params["a"], t.params["b"]] for t in trials])
@@ -166,7 +178,7 @@ def main() -> None:
             proposed[name], new[name] = 0, []
             for _ in range(args.answers):
                 completion = answerer.complete(messages, schema=schema)
-                points = proposed_points(completion.text, args.n_candidates, base)
+                points = proposed_points(completion.text, args.n_candidates, base, compact)
                 proposed[name] += len(points)
                 new[name] += [
                     p

@@ -35,6 +35,8 @@ _REASONING_KEYS = ("reasoning", "reason", "explanation", "rationale")
 _MAX_REASONING_CHARS = 300
 # The schema asks for one sentence: a local model spends most of a call generating tokens.
 _SCHEMA_REASONING_CHARS = 160
+# The compact format's reason, when asked for: a clause (~12 tokens), not a sentence.
+COMPACT_REASONING_CHARS = 60
 # Unambiguous (``\d+(?:\.\d*)?`` and not ``\d+\.?\d*``): a long digit run followed by a letter
 # backtracks once per digit instead of once per way to split the run.
 NUMBER_PATTERN = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -178,6 +180,53 @@ def build_json_schema(search_space: Mapping[str, BaseDistribution]) -> dict[str,
     }
 
 
+def build_compact_schema(
+    search_space: Mapping[str, BaseDistribution],
+    n_candidates: int,
+    *,
+    decimals: Mapping[str, int] | None = None,
+    reasoning: bool = False,
+) -> dict[str, Any]:
+    """The JSON schema of a compact answer: ``n_candidates`` points, each the values alone in
+    the order of ``search_space`` (``[[0.5, -1], [1.2, 0.3]]``), and with ``reasoning`` an object
+    ``{"candidates": [...], "reasoning": "<a clause>"}``.
+
+    ``decimals`` (per name) becomes ``multipleOf`` ``10**-decimals`` on floats: llama.cpp's
+    client turns it into a grammar that writes at most that many decimals.
+
+    Example:
+        >>> build_compact_schema({"a": FloatDistribution(-7, 7)}, 2)["items"]["prefixItems"]
+        [{'type': 'number', 'minimum': -7.0, 'maximum': 7.0}]
+    """
+    named = build_json_schema(search_space)["properties"]
+    items = []
+    for name in search_space:
+        item = dict(named[name])
+        places = (decimals or {}).get(name)
+        if item.get("type") == "number" and places is not None:
+            item["multipleOf"] = 10.0**-places
+        items.append(item)
+    point = {
+        "type": "array",
+        "prefixItems": items,
+        "items": False,
+        "minItems": len(items),
+        "maxItems": len(items),
+    }
+    points = {"type": "array", "items": point, "minItems": n_candidates, "maxItems": n_candidates}
+    if not reasoning:
+        return points
+    return {
+        "type": "object",
+        "properties": {
+            "candidates": points,
+            REASONING_KEY: {"type": "string", "maxLength": COMPACT_REASONING_CHARS},
+        },
+        "required": ["candidates", REASONING_KEY],
+        "additionalProperties": False,
+    }
+
+
 def build_candidates_schema(
     search_space: Mapping[str, BaseDistribution], n_candidates: int
 ) -> dict[str, Any]:
@@ -261,10 +310,14 @@ def parse_answer(text: str, names: Iterable[str]) -> ParsedAnswer:
 
 
 def parse_candidates(
-    text: str, names: Iterable[str], *, limit: int | None = None
+    text: str, names: Iterable[str], *, limit: int | None = None, positional: bool = False
 ) -> list[ParsedAnswer]:
     """Every proposal in an answer that lists several: ``{"candidates": [{...}, ...]}``, a JSON
     array of objects, several JSON objects, or one ``a: 1, b: 2`` line per candidate.
+
+    With ``positional`` (the compact format), points written as the values alone in the order
+    of ``names`` come first: ``[[1, 2], [3, 4]]``, ``{"candidates": [[1, 2]], ...}``, or one
+    ``[1, 2]``; named forms are still read when there are none.
 
     The answer's reasoning (the reasoning key, or the text lines that are not candidates) is
     given to every candidate. ``limit`` keeps the first candidates only.
@@ -275,6 +328,8 @@ def parse_candidates(
     Example:
         >>> [c.values for c in parse_candidates("a: 1\\na: 2\\nTwo steps.", ["a"])]
         [{'a': '1'}, {'a': '2'}]
+        >>> [c.values for c in parse_candidates("[[1, 2.5]]", ["a", "b"], positional=True)]
+        [{'a': 1, 'b': 2.5}]
     """
     names = list(names)
     if not isinstance(text, str) or not text.strip():
@@ -282,6 +337,10 @@ def parse_candidates(
     key = reasoning_key(names)
     most = limit if limit is not None else -1
     cleaned = _strip_think(text)
+    if positional:
+        by_position = _positional(cleaned, names, most)
+        if by_position:
+            return by_position
     found: list[ParsedAnswer] = []
     reasoning = ""
     for obj in _json_values(cleaned, "{["):
@@ -315,6 +374,35 @@ def parse_candidates(
             "'name: value'."
         )
     return [ParsedAnswer(c.values, reasoning) for c in found]
+
+
+def _positional(text: str, names: list[str], most: int) -> list[ParsedAnswer]:
+    """The points of the first JSON value that lists points by position (see
+    :func:`parse_candidates`), each with the answer's reasoning; ``[]`` when there is none."""
+
+    def is_point(item: Any) -> bool:
+        return (
+            isinstance(item, list)
+            and len(item) == len(names)
+            and not any(isinstance(v, (list, dict)) for v in item)
+        )
+
+    for obj in _json_values(text, "{["):
+        reasoning = ""
+        listed = obj
+        if isinstance(obj, dict):
+            listed = obj.get("candidates")
+            said = obj.get(REASONING_KEY) or obj.get("reason")
+            reasoning = _reasoning([str(said)]) if said else ""
+        if is_point(listed):
+            listed = [listed]
+        if not isinstance(listed, list):
+            continue
+        points = [item for item in listed if is_point(item)]
+        if points and len(points) == len(listed):
+            kept = points if most < 0 else points[:most]
+            return [ParsedAnswer(dict(zip(names, p, strict=True)), reasoning) for p in kept]
+    return []
 
 
 def _norm(name: str) -> str:

@@ -31,6 +31,13 @@ PROPOSAL_KEY = "llm:proposal"
 # any sampler's values when the objective suggests them.
 FIXED_PARAMS_KEY = "fixed_params"
 
+# HistoryOptions(max_tokens="auto"): this share of the client's context window, which leaves the
+# rest for the prompt's fixed text, the tried changes, a re-ask's conversation and the answer.
+_AUTO_SHARE = 4
+# The context window assumed when a client states none: the embedded model's n_ctx. A quarter of
+# it (2048 tokens, ~130 rows of two parameters) keeps the sampler's own time per trial below
+# TPE's at 1,000 trials (benchmarks/sampler_overhead.py).
+_DEFAULT_CONTEXT_WINDOW = 8192
 _TOKEN_PATTERN = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
 _EPOCH = datetime.datetime.min
 
@@ -80,6 +87,24 @@ def estimate_tokens(text: str) -> int:
         24
     """
     return len(_TOKEN_PATTERN.findall(text))
+
+
+def history_budget(max_tokens: int | str | None, client: object) -> int | None:
+    """The history's token budget: ``max_tokens`` as given, or for ``"auto"`` a quarter of the
+    client's ``context_window`` (2048 tokens when it states none or an unusable one).
+
+    Example:
+        >>> class Local:
+        ...     context_window = 4096
+        >>> history_budget("auto", Local()), history_budget("auto", 0), history_budget(None, 0)
+        (1024, 2048, None)
+    """
+    if max_tokens != "auto":
+        return max_tokens  # type: ignore[return-value]
+    window = getattr(client, "context_window", None)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 512:
+        window = _DEFAULT_CONTEXT_WINDOW
+    return window // _AUTO_SHARE
 
 
 def _complete_order(trial: FrozenTrial) -> tuple[datetime.datetime, int]:

@@ -24,13 +24,15 @@ from typing import Any
 from typing import Literal
 
 
-AnswerFormat = Literal["json", "text"]
+AnswerFormat = Literal["json", "text", "compact"]
 HistoryMode = Literal["all", "best_recent"]
 HistoryStyle = Literal["csv", "tutorial"]
 OutOfRange = Literal["reject", "clip"]
 PresetName = Literal["auto", "tutorial", "guided"]
 
-ANSWER_FORMATS = ("auto", "json", "text")
+ANSWER_FORMATS = ("auto", "json", "text", "compact")
+#: The history budget that follows the client's context window (see :class:`HistoryOptions`).
+AUTO_HISTORY_TOKENS = "auto"
 HISTORY_MODES = ("all", "best_recent")
 HISTORY_STYLES = ("csv", "tutorial")
 OUT_OF_RANGE = ("reject", "clip")
@@ -73,8 +75,14 @@ class PromptOptions:
             default prompt (the ProPS tutorial's); see docs/prompts.md for its variables.
         template_vars: Extra variables for a custom template.
         answer_format: ``"json"`` (a JSON object, with the provider's structured output),
-            ``"text"`` (the tutorial's two lines) or ``"auto"`` (JSON when the client supports a
-            schema).
+            ``"text"`` (the tutorial's two lines), ``"compact"`` (the values only, by position:
+            ``[[0.5, -1], ...]``, under a grammar with the prompt's decimals; a local model
+            spends most of a call generating tokens) or ``"auto"`` (compact for a model that
+            runs in-process, JSON when the client supports a schema, else text).
+        reasoning: Whether the answer carries the model's reason: ``None`` for a one-sentence
+            reason from remote models and none from local ones (measured: the small model's
+            reason mostly restates numbers, and its tokens cost seconds); ``True`` asks for one
+            (a short clause in the compact format), ``False`` for none.
         search_std: The exploration step the prompt suggests, or ``None`` to omit it.
         expected_optimum: A hint in the prompt ("the expected optimum value should be over 50"),
             or ``None``.
@@ -90,7 +98,8 @@ class PromptOptions:
 
     template: str | os.PathLike[str] | None = None
     template_vars: Mapping[str, Any] = field(default_factory=dict)
-    answer_format: Literal["auto", "json", "text"] = "auto"
+    answer_format: Literal["auto", "json", "text", "compact"] = "auto"
+    reasoning: bool | None = None
     search_std: float | None = 1.0
     expected_optimum: float | None = None
     task_description: str | None = None
@@ -99,6 +108,8 @@ class PromptOptions:
 
     def __post_init__(self) -> None:
         _one_of("answer_format", self.answer_format, ANSWER_FORMATS)
+        if self.reasoning not in (None, True, False):
+            raise ValueError(f"reasoning must be True, False or None, got {self.reasoning!r}.")
         _positive_or_none("search_std", self.search_std)
         _int_at_least("budget", self.budget, 1, none=True)
         if self.precision is not None and (
@@ -150,7 +161,11 @@ class HistoryOptions:
         best_k: Best trials kept by ``"best_recent"``.
         recent_k: Most recent trials kept by ``"best_recent"``.
         max_tokens: A token budget for the history table; rows are admitted best and most recent
-            first until it is spent, so the prompt stops growing. ``None`` for no budget.
+            first until it is spent, so the prompt stops growing. ``"auto"`` follows the
+            client's context window (its ``context_window``, e.g. a local model's ``n_ctx``):
+            a quarter of it, or 2048 tokens when the client does not say, so a study of any
+            length fits and the sampler's own time stays below TPE's at 1,000 trials.
+            ``None`` for no budget (with ``mode="all"``, the tutorial's unbounded history).
         style: ``"csv"`` rows under a header (``-0.3,2.91,12.5``, about 15 tokens for two
             parameters) or the tutorial's ``a: -0.3; b: 2.91; f(a,b): 12.5`` (about 25).
     """
@@ -158,7 +173,7 @@ class HistoryOptions:
     mode: HistoryMode = "all"
     best_k: int = 20
     recent_k: int = 20
-    max_tokens: int | None = None
+    max_tokens: int | Literal["auto"] | None = "auto"
     style: HistoryStyle = "csv"
 
     def __post_init__(self) -> None:
@@ -167,7 +182,8 @@ class HistoryOptions:
         _int_at_least("recent_k", self.recent_k, 0)
         if self.mode == "best_recent" and self.best_k + self.recent_k == 0:
             raise ValueError("mode='best_recent' needs best_k or recent_k > 0.")
-        _int_at_least("max_tokens", self.max_tokens, 1, none=True)
+        if self.max_tokens != AUTO_HISTORY_TOKENS:
+            _int_at_least("max_tokens", self.max_tokens, 1, none=True)  # type: ignore[arg-type]
         _one_of("style", self.style, HISTORY_STYLES)
 
 

@@ -23,6 +23,7 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.study import StudyDirection
 
+from optuna_llm_sampler._answer import REASONING_KEY
 from optuna_llm_sampler._answer import reasoning_key
 from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import HistoryEntry
@@ -175,19 +176,34 @@ def format_param(value: Any, distribution: BaseDistribution, precision: int | No
     if isinstance(distribution, FloatDistribution) and distribution.step is not None:
         decimals = _step_decimals(distribution.step)
         return f"{float(value):.{decimals}f}"
+    places = shown_decimals(distribution, precision)
+    if places is None:
+        return format_number(float(value), precision)
+    text = f"{float(value):.{places}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def shown_decimals(distribution: BaseDistribution, precision: int | None) -> int | None:
+    """The decimals the prompt shows of a linear float without a step (see
+    :func:`format_param`), else ``None`` (significant digits, or not a float).
+
+    Example:
+        >>> box = FloatDistribution(-7, 7)
+        >>> shown_decimals(box, 3), shown_decimals(box, None)
+        (2, None)
+    """
     if (
         precision is None
         or not isinstance(distribution, FloatDistribution)
         or distribution.log
+        or distribution.step is not None
         or distribution.high <= distribution.low
     ):
-        return format_number(float(value), precision)
+        return None
     magnitude = max(abs(distribution.low), abs(distribution.high))
-    decimals = max(0, precision - 1 - math.floor(math.log10(magnitude)))
-    text = f"{float(value):.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return max(0, precision - 1 - math.floor(math.log10(magnitude)))
 
 
 def shown_key(
@@ -411,12 +427,14 @@ def _change_text(step: float, distribution: BaseDistribution, precision: int | N
     return "0" if text in ("-0", "-0.0") else text
 
 
-def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, str]:
+def answer_examples(
+    search_space: Mapping[str, BaseDistribution], *, reasoning: bool = True
+) -> tuple[str, str]:
     """The answer shapes the template shows: ``("a: <number>, b: <number>", '{"a": ...}')``.
 
     The JSON example's reasoning key is :func:`~optuna_llm_sampler._answer.reasoning_key`'s (not
-    ``"reasoning"`` when a parameter has that name); choices that hold commas or quotes are
-    shown as JSON strings, as the answer may write them.
+    ``"reasoning"`` when a parameter has that name), left out without ``reasoning``; choices
+    that hold commas or quotes are shown as JSON strings, as the answer may write them.
 
     Example:
         >>> answer_examples({"a": FloatDistribution(-7, 7)})
@@ -435,8 +453,25 @@ def answer_examples(search_space: Mapping[str, BaseDistribution]) -> tuple[str, 
         else:
             text_parts.append(f"{show_name(name)}: <number>")
             json_parts.append(f"{key}: <number>")
-    json_parts.append(f'"{reasoning_key(search_space)}": "<one sentence>"')
+    if reasoning:
+        json_parts.append(f'"{reasoning_key(search_space)}": "<one sentence>"')
     return ", ".join(text_parts), "{" + ", ".join(json_parts) + "}"
+
+
+def compact_example(names: Sequence[str], n_candidates: int, *, reasoning: bool = False) -> str:
+    """The compact answer's shape: the values alone, in the order of ``names``.
+
+    Example:
+        >>> compact_example(["a", "b"], 2)
+        '[[a, b], [a, b]]'
+        >>> compact_example(["a"], 1, reasoning=True)
+        '{"candidates": [[a]], "reasoning": "<a few words>"}'
+    """
+    point = "[" + ", ".join(show_name(name) for name in names) + "]"
+    points = "[" + ", ".join([point] * n_candidates) + "]"
+    if not reasoning:
+        return points
+    return f'{{"candidates": {points}, "{REASONING_KEY}": "<a few words>"}}'
 
 
 # Every variable build_context defines; template_vars may not redefine them.
@@ -473,6 +508,9 @@ CONTEXT_VARIABLES = frozenset(
         "answer_format",
         "text_example",
         "json_example",
+        "compact_example",
+        "compact_point",
+        "reasoning",
         "reasoning_key",
     }
 )
@@ -500,6 +538,7 @@ def build_context(
     step_tried: Sequence[str] = (),
     step_size: float | None = None,
     step_since_best: int = 0,
+    reasoning: bool = True,
 ) -> dict[str, Any]:
     """Every variable a template can use (documented in docs/prompts.md).
 
@@ -508,7 +547,8 @@ def build_context(
     ``change_<name>`` values and ``step_base_line`` shows the point as the history does;
     ``step_tried`` are the lines of :func:`tried_changes` the prompt lists with it, and
     ``step_size`` the step this call suggests (``search_std`` unless widened, see
-    :func:`suggested_step`), ``step_since_best`` the trials since the best one.
+    :func:`suggested_step`), ``step_since_best`` the trials since the best one. ``reasoning``
+    says whether the answer carries a reason (a sentence, or a clause in the compact format).
     """
     names = list(search_space)
     function = function_label(names)
@@ -525,7 +565,7 @@ def build_context(
     best = best_row(rows, direction)
     answer_space = search_space if step_base is None else step_space(search_space)
     key = reasoning_key(answer_space)
-    text_example, json_example = answer_examples(answer_space)
+    text_example, json_example = answer_examples(answer_space, reasoning=reasoning)
     step_base_line = None
     if step_base is not None:
         step_base_line = ", ".join(
@@ -533,11 +573,9 @@ def build_context(
             for name, dist in search_space.items()
         )
     if n_candidates > 1:
-        point = json_example.rsplit(", ", 1)[0] + "}"
-        json_example = (
-            f'{{"candidates": [{point}, ... ({n_candidates} different points in all)], '
-            f'"{key}": "<one sentence>"}}'
-        )
+        point = json_example.rsplit(", ", 1)[0] + "}" if reasoning else json_example
+        json_example = f'{{"candidates": [{point}, ... ({n_candidates} different points in all)]'
+        json_example += f', "{key}": "<one sentence>"}}' if reasoning else "}"
     maximize = direction == StudyDirection.MAXIMIZE
     numeric = [p for p in params if p["kind"] != "categorical"]
     same_box = (
@@ -602,7 +640,10 @@ def build_context(
         "answer_format": answer_format,
         "text_example": text_example,
         "json_example": json_example,
-        "reasoning_key": key,
+        "compact_example": compact_example(list(answer_space), n_candidates, reasoning=reasoning),
+        "compact_point": compact_example(list(answer_space), 1)[1:-1],
+        "reasoning": reasoning,
+        "reasoning_key": REASONING_KEY if answer_format == "compact" else key,
     }
     if extra:
         clash = set(extra) & CONTEXT_VARIABLES
@@ -646,16 +687,20 @@ def feedback_message(error: str, context: Mapping[str, Any]) -> Message:
     1500 characters of it: the problems of a hundred candidates are not all sent back)."""
     if len(error) > _MAX_FEEDBACK_CHARS:
         error = error[: _MAX_FEEDBACK_CHARS - 1] + "…"
-    if context["answer_format"] == "json":
+    reason = context.get("reasoning", True)
+    if context["answer_format"] == "compact":
+        shape = f"JSON {context['compact_example']}, different points"
+    elif context["answer_format"] == "json":
         shape = f"a JSON object {context['json_example']}"
     elif context.get("n_candidates", 1) > 1:
         k = context["n_candidates"]
-        shape = (
-            f"lines 1 to {k} each '{context['text_example']}' ({k} different points), "
-            f"line {k + 1} one sentence explaining your choice"
-        )
+        shape = f"lines 1 to {k} each '{context['text_example']}' ({k} different points)"
+        if reason:
+            shape += f", line {k + 1} one sentence explaining your choice"
     else:
-        shape = f"line 1 '{context['text_example']}', line 2 one sentence explaining your choice"
+        shape = f"line 1 '{context['text_example']}'"
+        if reason:
+            shape += ", line 2 one sentence explaining your choice"
     return Message(
         "user",
         f"Your answer could not be used: {error}\nReply again with {shape}. "

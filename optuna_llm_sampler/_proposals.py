@@ -55,21 +55,27 @@ def read_candidates(
     search_space: Mapping[str, BaseDistribution],
     proposal: Proposal,
     base: Mapping[str, Any] | None,
+    *,
+    positional: bool = False,
 ) -> tuple[list[Candidate], list[str]]:
     """The usable points of an answer, and the problems of the others.
 
     With ``base`` (steps from the best point), the answer holds changes to that point. Of an
     answer listing more candidates than asked, the first twice ``n_candidates`` are read: a few
-    extra are a model's habit, thousands would only spend the trial's time.
+    extra are a model's habit, thousands would only spend the trial's time. ``positional``: the
+    compact format was asked for (values by position, see
+    :func:`~optuna_llm_sampler._answer.parse_candidates`).
 
     Raises:
         AnswerError: The answer cannot be read at all; the message says why.
     """
     answer_space = search_space if base is None else step_space(search_space)
-    if proposal.n_candidates == 1:
+    if proposal.n_candidates == 1 and not positional:
         answers = [parse_answer(text, answer_space)]
     else:
-        answers = parse_candidates(text, answer_space, limit=2 * proposal.n_candidates)
+        answers = parse_candidates(
+            text, answer_space, limit=2 * proposal.n_candidates, positional=positional
+        )
     problems: list[str] = []
     usable: list[Candidate] = []
     for answer in answers:

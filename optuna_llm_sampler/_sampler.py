@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from optuna_llm_sampler._answer import answer_excerpt
 from optuna_llm_sampler._answer import AnswerError
 from optuna_llm_sampler._answer import build_candidates_schema
+from optuna_llm_sampler._answer import build_compact_schema
 from optuna_llm_sampler._answer import build_json_schema
 from optuna_llm_sampler._answer import cut_answer
 from optuna_llm_sampler._answer import text_safe_name
@@ -34,6 +35,7 @@ from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import fixed_params
+from optuna_llm_sampler._history import history_budget
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler._options import AbsolutePoints
@@ -52,6 +54,7 @@ from optuna_llm_sampler._prompt import function_label
 from optuna_llm_sampler._prompt import history_line
 from optuna_llm_sampler._prompt import load_template
 from optuna_llm_sampler._prompt import render_prompt
+from optuna_llm_sampler._prompt import shown_decimals
 from optuna_llm_sampler._prompt import shown_key
 from optuna_llm_sampler._prompt import suggested_step
 from optuna_llm_sampler._prompt import tried_changes
@@ -251,10 +254,15 @@ class LLMSampler(BaseSampler):
             raise ValueError(f"template_vars may not redefine {sorted(clash)}.")
         self._template = load_template(self._prompt.template)
         self._answer_format: AnswerFormat = (
-            ("json" if self._client.supports_schema else "text")
+            _auto_format(self._client, runs_locally)
             if self._prompt.answer_format == "auto"
             else self._prompt.answer_format
         )
+        # A local model's reason costs seconds of generation and mostly restates numbers.
+        self._reasoning = (
+            not runs_locally if self._prompt.reasoning is None else self._prompt.reasoning
+        )
+        self._history_tokens = history_budget(self._history.max_tokens, self._client)
         self._check_template(n_startup_trials)
         self._n_startup_trials = n_startup_trials
         self._max_retries = max_retries
@@ -434,7 +442,7 @@ class LLMSampler(BaseSampler):
             mode=history.mode,
             best_k=history.best_k,
             recent_k=history.recent_k,
-            max_tokens=history.max_tokens,
+            max_tokens=self._history_tokens,
             line_tokens=lambda row: line_and_tokens(row)[1],
         )
         steps = proposal if isinstance(proposal, StepsFromBest) else None
@@ -480,6 +488,7 @@ class LLMSampler(BaseSampler):
             ),
             step_size=step_size,
             step_since_best=since_best,
+            reasoning=self._reasoning,
         )
 
     def _step_base(
@@ -519,13 +528,32 @@ class LLMSampler(BaseSampler):
         n_candidates: int,
     ) -> dict[str, Any] | None:
         answer_space = search_space if base is None else step_space(search_space)
-        if self._format_for(answer_space) != "json":
+        answer_format = self._format_for(answer_space)
+        if answer_format == "compact":
+            if not self._client.supports_schema:
+                return None
+            # The prompt's decimals of each answer (a change spans twice its parameter's range:
+            # one decimal fewer on [-7, 7]). Measured with the embedded model: allowed the
+            # parameter's two decimals, it copied the best point's digits as "changes".
+            decimals = {
+                name: shown_decimals(dist, self._prompt.precision)
+                for name, dist in answer_space.items()
+            }
+            return build_compact_schema(
+                answer_space,
+                n_candidates,
+                decimals={k: v for k, v in decimals.items() if v is not None},
+                reasoning=self._reasoning,
+            )
+        if answer_format != "json":
             return None
         if self._answer_format != "json" and not self._client.supports_schema:
             return None  # JSON only because of the names: the prompt asks, the client cannot
         if n_candidates == 1:
-            return build_json_schema(answer_space)
-        return build_candidates_schema(answer_space, n_candidates)
+            return _without_reasoning(build_json_schema(answer_space), self._reasoning)
+        return _without_reasoning(
+            build_candidates_schema(answer_space, n_candidates), self._reasoning
+        )
 
     def _ask(
         self,
@@ -631,7 +659,13 @@ class LLMSampler(BaseSampler):
             AnswerError: Nothing in the answer is usable; the message says why.
         """
         try:
-            usable, problems = read_candidates(text, search_space, proposal, base)
+            usable, problems = read_candidates(
+                text,
+                search_space,
+                proposal,
+                base,
+                positional=self._format_for(search_space) == "compact",
+            )
         except AnswerError:
             raise
         except Exception as error:  # a parser bug must not crash a study: it is a re-ask
@@ -748,6 +782,23 @@ class LLMSampler(BaseSampler):
             f"The LLM token budget is spent ({spent} tokens >= max_total_tokens="
             f"{self._max_total_tokens}); further trials use the independent sampler."
         )
+
+
+def _auto_format(client: LLMClient, runs_locally: bool) -> AnswerFormat:
+    """``answer_format="auto"``: the values alone for a local model that takes a schema (its
+    cost is generation, ~0.1 s a token on two cores), else JSON or the tutorial's text."""
+    if not client.supports_schema:
+        return "text"
+    return "compact" if runs_locally else "json"
+
+
+def _without_reasoning(schema: dict[str, Any], reasoning: bool) -> dict[str, Any]:
+    """``schema`` without its reasoning key (its last property) when no reason is asked for."""
+    if reasoning:
+        return schema
+    *kept, _ = schema["properties"]
+    properties = {key: schema["properties"][key] for key in kept}
+    return {**schema, "properties": properties, "required": kept}
 
 
 def _check_group(name: str, value: object, kind: type | tuple[type, ...]) -> None:

@@ -108,11 +108,12 @@ def test_the_embedded_model_answers_steps_from_the_best_point(tmp_path) -> None:
             continue
         own += 1
         prompt = next(m.content for m in record.messages if m.role == "user")
-        assert "Answer with changes to add to the best point so far" in prompt
+        # The compact format, a local model's default: the changes alone, by position.
+        assert "different changes [change_a, change_b] to add to the best point so far" in prompt
         earlier = [t for t in study.trials[: trial.number] if t.value is not None]
         best = max(earlier, key=lambda t: t.value).params
         answer = record.messages[-1].content
-        changes = parse_candidates(answer, step_space(space))
+        changes = parse_candidates(answer, step_space(space), positional=True)
         reachable = [
             {n: min(7.0, max(-7.0, best[n] + float(c.values["change_" + n]))) for n in best}
             for c in changes

@@ -58,6 +58,25 @@ class Flag:
     note: str = ""
 
 
+def history_tokens(text: str) -> int | str | None:
+    """``--max-history-tokens`` as ``HistoryOptions(max_tokens=...)``: ``auto``, ``none`` or an
+    integer (checked by the option).
+
+    Example:
+        >>> history_tokens("auto"), history_tokens("none"), history_tokens("1500")
+        ('auto', None, 1500)
+    """
+    word = text.strip().lower()
+    if word in ("auto", "none"):
+        return None if word == "none" else "auto"
+    try:
+        return int(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, none or a number of tokens, got {text!r}"
+        ) from None
+
+
 FLAGS = (
     Flag("--search-std", "prompt", "search_std", PromptOptions, float),
     Flag(
@@ -79,9 +98,22 @@ FLAGS = (
     ),
     Flag("--precision", "prompt", "precision", PromptOptions, int),
     Flag(
-        "--answer-format", "prompt", "answer_format", PromptOptions, str, ("auto", "json", "text")
+        "--answer-format",
+        "prompt",
+        "answer_format",
+        PromptOptions,
+        str,
+        ("auto", "json", "text", "compact"),
     ),
-    Flag("--max-history-tokens", "history", "max_tokens", HistoryOptions, int),
+    Flag("--reasoning", "prompt", "reasoning", PromptOptions),
+    Flag(
+        "--max-history-tokens",
+        "history",
+        "max_tokens",
+        HistoryOptions,
+        history_tokens,
+        note="'auto', 'none' or a number of tokens.",
+    ),
     Flag("--history-style", "history", "style", HistoryOptions, str, ("csv", "tutorial")),
     Flag("--steps-from-best", "proposal", _STEPS, StepsFromBest),
     Flag("--n-candidates", "proposal", "n_candidates", AbsolutePoints, int),

@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 import contextlib
 import functools
+import json
+import math
 import os
 from pathlib import Path
 import random
+import re
 import sys
 import threading
 import time
@@ -54,8 +57,12 @@ class LlamaCppClient:
 
     With ``schema`` the output is constrained to JSON matching the schema (a grammar built by
     llama.cpp from the schema: every answer parses, but ``minimum``/``maximum`` are not enforced,
-    so values can still leave the range). Without it the answer is free text, optionally
-    constrained by ``grammar``.
+    so values can still leave the range). Where every number of the schema has a ``multipleOf``
+    of ``10**-d`` (the sampler's compact answers), the grammar writes at most ``d`` decimals, no
+    exponent and no spaces (:func:`schema_grammar`): generation is the cost here (~0.1 s a
+    token), and the compact answer of three two-parameter steps is ~27 tokens where the named
+    JSON with a reason was ~97. Without a schema the answer is free text, optionally constrained
+    by ``grammar``.
 
     Args:
         model_path: A GGUF file; ``None`` for the embedded model, which is joined into the cache
@@ -67,11 +74,18 @@ class LlamaCppClient:
             cores (at least 1). Measured on 2 cores with the embedded model: 2 threads generate
             ~10 tokens/s when the machine is idle, 1 thread ~7; but with one core busy elsewhere
             (an objective running in parallel, other tests) 2 threads collapse to ~1–1.5
-            tokens/s while 1 thread keeps ~7. Pass ``os.cpu_count()`` on an otherwise idle
-            machine.
+            tokens/s while 1 thread keeps ~7. Measured again on the compact answer
+            (``benchmarks/local_model.py --part decoding``, calls alternating in one run, another
+            process keeping one core busy, the machine shared): a median 6.3 s a call with 1
+            thread against 50.2 s with 2 (ratio 0.13); without the busy process but other work
+            on the machine (load ~8), 3.4 s against 56.8 s. Pass ``os.cpu_count()`` on an otherwise
+            idle machine.
         seed: Seed of the first call; call ``i`` uses ``seed + i``, so a client replays the same
             answers to the same prompts. ``None`` draws a random seed per call.
-        temperature: Sampling temperature (0 for greedy decoding).
+        temperature: Sampling temperature (0 for greedy decoding). 0.7 by measurement on the
+            compact prompt (``--part decoding``): as fast as greedy (1.19 s against 1.07 s a
+            call), but 3 different answers in 3 calls where greedy gave 1, so a re-ask after a
+            repeat can get a new answer.
         max_tokens: Most tokens generated per answer. Generation costs ~0.1 s per token on two
             cores, so keep answers short; an answer cut by this limit is logged.
         grammar: Optional GBNF grammar constraining answers to calls *without* a schema (calls
@@ -80,7 +94,9 @@ class LlamaCppClient:
             the GGUF file (right for Qwen and most recent models).
         extra_buffers: Whether llama.cpp may repack weights into its extra buffer types (AMX,
             CPU repack). ``None`` turns them off on CPUs advertising Intel AMX, where llama.cpp
-            was seen to crash (segmentation fault in the first decode), and on elsewhere.
+            was seen to crash (segmentation fault in the first decode), and on elsewhere:
+            measured on this project's AVX-512 machine (no AMX), a compact call took 3.62 s with
+            them against 3.91 s without (ratio 0.93, ``--part decoding``).
         verbose: Let llama.cpp print its load and timing logs to stderr.
         llama_kwargs: Further keyword arguments for ``llama_cpp.Llama`` (e.g. ``n_batch``,
             ``flash_attn``).
@@ -183,6 +199,12 @@ class LlamaCppClient:
         return self._model_path
 
     @property
+    def context_window(self) -> int:
+        """Tokens the model reads and writes per call (``n_ctx``): the sampler's default
+        history budget is a quarter of it."""
+        return self._n_ctx
+
+    @property
     def n_threads(self) -> int:
         """Threads llama.cpp uses."""
         return self._n_threads
@@ -228,7 +250,7 @@ class LlamaCppClient:
             "max_tokens": self._max_tokens,
         }
         if schema is not None:
-            options["response_format"] = {"type": "json_object", "schema": schema}
+            options["grammar"] = _grammar(schema_grammar(json.dumps(schema, sort_keys=True)))
         elif self._grammar_text is not None:
             options["grammar"] = _grammar(self._grammar_text)
         with self._call_lock:
@@ -348,6 +370,70 @@ def _grammar(text: str) -> Any:
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_string(text, verbose=False)
+
+
+# The rules of llama.cpp's JSON-schema grammar that write a number's decimals and exponent.
+_DECIMAL_RULE = re.compile(r"^decimal-part ::= .*$", re.MULTILINE)
+_EXPONENT = " ([eE] [-+]? integral-part)?"
+_SPACE_RULE = re.compile(r'^space ::= " "\?$', re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=64)
+def schema_grammar(schema_json: str) -> str:
+    """The GBNF grammar of a JSON schema, as llama.cpp builds it; where every number of the
+    schema has a ``multipleOf`` of ``10**-d`` (the sampler's compact answers), numbers get at most
+    ``d`` decimals (the largest such ``d``) without a trailing zero, no exponent and no spaces
+    between JSON tokens, so the model cannot spend tokens on digits the prompt never shows.
+
+    Example:
+        >>> schema = {"type": "array", "items": {"type": "number", "multipleOf": 0.01}}
+        >>> print(schema_grammar(json.dumps(schema)).splitlines()[0])
+        decimal-part ::= [1-9] | [0-9] [1-9]
+    """
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    grammar = json_schema_to_gbnf(schema_json)
+    places = _decimal_places(json.loads(schema_json))
+    if places is None or _DECIMAL_RULE.search(grammar) is None or _EXPONENT not in grammar:
+        return grammar
+    if places == 0:
+        grammar = grammar.replace(' ("." decimal-part)?', "")
+        return _no_spaces(grammar.replace(_EXPONENT, ""))
+    # 1 to ``places`` decimals, the last one not 0: "1.0" costs two tokens more than "1".
+    digits = " | ".join(" ".join(["[0-9]"] * (n - 1) + ["[1-9]"]) for n in range(1, places + 1))
+    grammar = _DECIMAL_RULE.sub(f"decimal-part ::= {digits}", grammar, count=1)
+    return _no_spaces(grammar.replace(_EXPONENT, ""))
+
+
+def _no_spaces(grammar: str) -> str:
+    """The grammar without the optional spaces between JSON tokens: each costs a token."""
+    return _SPACE_RULE.sub('space ::= ""', grammar, count=1)
+
+
+def _decimal_places(schema: Any) -> int | None:
+    """The most decimals any number of ``schema`` allows, if every number states its
+    ``multipleOf`` as a power of ten; else ``None``."""
+    found: list[int | None] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "number":
+                step = node.get("multipleOf")
+                places = None
+                if isinstance(step, (int, float)) and 0 < step <= 1:
+                    candidate = round(-math.log10(step))
+                    places = candidate if math.isclose(step, 10.0**-candidate) else None
+                found.append(places)
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(schema)
+    if not found or None in found:
+        return None
+    return max(p for p in found if p is not None)
 
 
 def _grammar_parses(llama: Any, text: str) -> bool:

@@ -25,6 +25,7 @@ from optuna_llm_sampler.app._llm_options import flag_help
 from optuna_llm_sampler.app._llm_options import FLAGS
 from optuna_llm_sampler.app._llm_options import given_options
 from optuna_llm_sampler.app._llm_options import GROUPS
+from optuna_llm_sampler.app._llm_options import history_tokens
 from optuna_llm_sampler.app._llm_options import python_call
 from optuna_llm_sampler.app._llm_options import sampler_options
 from optuna_llm_sampler.app._run import _make_run_sampler
@@ -78,6 +79,10 @@ def _value(flag) -> st.SearchStrategy[tuple[list[str], Any]]:
             none = st.just(([flag.name, "none"], None))
             return st.one_of(st.integers(1, 17).map(lambda i: ([flag.name, str(i)], i)), none)
         return st.integers(0, 10**6).map(lambda i: ([flag.name, str(i)], i))
+    if flag.type is history_tokens:
+        words = st.sampled_from([("auto", "auto"), ("none", None)])
+        numbers = st.integers(1, 10**6).map(lambda i: (str(i), i))
+        return st.one_of(words, numbers).map(lambda w: ([flag.name, w[0]], w[1]))
     if flag.type is float:
         floats = st.floats(min_value=1e-6, max_value=1e6)
         return floats.map(lambda x: ([f"{flag.name}={x!r}"], x))

@@ -227,3 +227,47 @@ def test_answer_cut_by_max_tokens_is_logged(caplog: pytest.LogCaptureFixture) ->
         client.close()
     assert completion.completion_tokens == 2
     assert "max_tokens=2" in caplog.text
+
+
+def test_compact_schemas_become_grammars_with_the_prompts_decimals() -> None:
+    from llama_cpp import LlamaGrammar
+    from optuna.distributions import FloatDistribution
+
+    from optuna_llm_sampler._answer import build_compact_schema
+    from optuna_llm_sampler.providers._llamacpp import schema_grammar
+
+    space = {"a": FloatDistribution(-14, 14), "b": FloatDistribution(-14, 14)}
+    compact = schema_grammar(json.dumps(build_compact_schema(space, 3, decimals={"a": 1, "b": 1})))
+    assert "decimal-part ::= [1-9]\n" in compact + "\n"
+    assert "[eE]" not in compact and 'space ::= ""' in compact
+    LlamaGrammar.from_string(compact, verbose=False)  # llama.cpp parses it
+    two = schema_grammar(json.dumps(build_compact_schema(space, 1, decimals={"a": 2, "b": 2})))
+    assert "decimal-part ::= [1-9] | [0-9] [1-9]" in two
+    # A schema without multipleOf everywhere keeps llama.cpp's own grammar.
+    plain = schema_grammar(json.dumps(SCHEMA))
+    assert "[eE]" in plain and 'space ::= " "?' in plain
+
+
+@pytest.mark.slow
+@needs_model
+@pytest.mark.timeout(600)
+def test_compact_answers_are_short_and_positional(client: LlamaCppClient) -> None:
+    from optuna.distributions import FloatDistribution
+
+    from optuna_llm_sampler._answer import build_compact_schema
+
+    space = {"change_a": FloatDistribution(-14, 14), "change_b": FloatDistribution(-14, 14)}
+    schema = build_compact_schema(space, 3, decimals={"change_a": 1, "change_b": 1})
+    messages = [
+        Message(
+            "user",
+            "Best so far: a: 1.2, b: -3.4, f: 10.5. Answer with JSON [[change_a, change_b], "
+            "[change_a, change_b], [change_a, change_b]]: 3 different changes to add to it, "
+            "steps of about 1.",
+        )
+    ]
+    completion = client.complete(messages, schema=schema)
+    number = r"-?\d+(\.[1-9])?"
+    point = rf"\[{number},{number}\]"
+    assert re.fullmatch(rf"\[{point},{point},{point}\]", completion.text), completion.text
+    assert completion.completion_tokens is not None and completion.completion_tokens <= 32

@@ -192,16 +192,18 @@ def build_compact_schema(
     ``{"candidates": [...], "reasoning": "<a clause>"}``.
 
     ``decimals`` (per name) becomes ``multipleOf`` ``10**-decimals`` on floats: llama.cpp's
-    client turns it into a grammar that writes at most that many decimals.
+    client turns it into a grammar that writes at most that many decimals. Each position carries
+    its name as ``title`` (grammars ignore it), so a reader of the schema alone, such as the
+    no-LLM control, knows which value is which.
 
     Example:
         >>> build_compact_schema({"a": FloatDistribution(-7, 7)}, 2)["items"]["prefixItems"]
-        [{'type': 'number', 'minimum': -7.0, 'maximum': 7.0}]
+        [{'type': 'number', 'minimum': -7.0, 'maximum': 7.0, 'title': 'a'}]
     """
     named = build_json_schema(search_space)["properties"]
     items = []
     for name in search_space:
-        item = dict(named[name])
+        item = {**named[name], "title": name}
         places = (decimals or {}).get(name)
         if item.get("type") == "number" and places is not None:
             item["multipleOf"] = 10.0**-places

@@ -35,10 +35,11 @@ class RandomProposer:
     """A client that answers like an LLM, with random values of the kind the schema asks for.
 
     It reads the JSON schema the sampler passes to :meth:`complete` (the LLM's own) and answers
-    it: for absolute proposals, each number uniform in its ``[minimum, maximum]`` (an integer
-    uniform among the integers there, a choice uniform among the ``enum``); for steps from the best
-    point (every parameter named ``change_<name>`` with a range symmetric about 0), each change
-    drawn from ``N(0, search_std)``, rounded to ``decimals`` and kept in its range; as many
+    it, with named values or in the compact positional form (whose positions carry their names
+    as ``title``): for absolute proposals, each number uniform in its ``[minimum, maximum]`` (an
+    integer uniform among the integers there, a choice uniform among the ``enum``); for steps from
+    the best point (every parameter named ``change_<name>`` with a range symmetric about 0), each
+    change drawn from ``N(0, search_std)``, rounded to ``decimals`` and kept in its range; as many
     candidates as the schema asks for. The prompt is not read: the control knows what the
     set-up asks, never what the history shows. It costs no tokens.
 
@@ -142,19 +143,39 @@ class RandomProposer:
             latency_s=time.perf_counter() - started,
         )
 
-    def _answer(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+    def _answer(self, schema: Mapping[str, Any]) -> Any:
+        if isinstance(schema, Mapping) and schema.get("type") == "array":
+            return self._positional(schema)  # a compact answer: [[v1, v2], [v1, v2], ...]
         properties = _properties(schema)
         candidates = properties.get("candidates")
         if isinstance(candidates, Mapping) and candidates.get("type") == "array":
-            items = _properties(candidates.get("items"))
-            count = candidates.get("minItems", 1)
-            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
-                raise ProviderError(f"RandomProposer cannot answer minItems={count!r}.")
-            answer: dict[str, Any] = {"candidates": [self._point(items) for _ in range(count)]}
+            if isinstance(candidates.get("items"), Mapping) and (
+                candidates["items"].get("type") == "array"
+            ):
+                answer: dict[str, Any] = {"candidates": self._positional(candidates)}
+            else:
+                items = _properties(candidates.get("items"))
+                count = _count(candidates)
+                answer = {"candidates": [self._point(items) for _ in range(count)]}
             rest = {k: v for k, v in properties.items() if k != "candidates"}
             answer.update(self._point(rest))
             return answer
         return self._point(properties)
+
+    def _positional(self, schema: Mapping[str, Any]) -> list[list[Any]]:
+        """Points as lists of values in the schema's order; each position's ``title`` names it
+        (``change_a``...), which is how the control tells steps from absolute values."""
+        point = schema.get("items")
+        positions = point.get("prefixItems") if isinstance(point, Mapping) else None
+        if not isinstance(positions, Sequence) or isinstance(positions, str) or not positions:
+            raise ProviderError("RandomProposer needs prefixItems in a positional schema.")
+        named = {}
+        for index, spec in enumerate(positions):
+            title = spec.get("title") if isinstance(spec, Mapping) else None
+            named[title if isinstance(title, str) else f"_{index}"] = spec
+        if len(named) != len(positions):
+            raise ProviderError("RandomProposer needs distinct titles in a positional schema.")
+        return [list(self._point(named).values()) for _ in range(_count(schema))]
 
     def _point(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         numeric = {n: s for n, s in properties.items() if _kind(s) in ("number", "integer")}
@@ -188,6 +209,13 @@ class RandomProposer:
                 change = round(change, self.decimals)
             return min(max(change, low), high) + 0.0  # + 0.0: no "-0.0" in the answer
         return float(self._rng.uniform(low, high))
+
+
+def _count(schema: Mapping[str, Any]) -> int:
+    count = schema.get("minItems", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        raise ProviderError(f"RandomProposer cannot answer minItems={count!r}.")
+    return count
 
 
 def _properties(schema: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from optuna_llm_sampler import PRESETS
 from optuna_llm_sampler import RandomProposer
 from optuna_llm_sampler import StepsFromBest
 from optuna_llm_sampler._answer import build_candidates_schema
+from optuna_llm_sampler._answer import build_compact_schema
 from optuna_llm_sampler._answer import build_json_schema
 from optuna_llm_sampler._answer import parse_answer
 from optuna_llm_sampler._answer import parse_candidates
@@ -74,6 +75,29 @@ def test_steps_are_normal_changes_of_scale_search_std_rounded_to_a_tenth():
         assert all(round(v, 1) == v for v in changes)
         assert statistics.pstdev(changes) == pytest.approx(std, rel=0.08)
         assert abs(statistics.mean(changes)) < 0.1 * std
+
+
+def test_compact_answers_are_positional_and_steps_known_by_their_titles():
+    space = {"a": FloatDistribution(-7, 7), "b": FloatDistribution(-7, 7)}
+    client = RandomProposer(seed=4, search_std=0.5)
+    steps = client.complete([], schema=build_compact_schema(step_space(space), 3)).text
+    points = json.loads(steps)
+    assert len(points) == 3 and all(len(p) == 2 for p in points)
+    changes = [v for p in points for v in p]
+    assert all(round(v, 1) == v and abs(v) < 3 for v in changes)
+    parsed = parse_candidates(steps, list(step_space(space)), positional=True)
+    assert [list(p.values.values()) for p in parsed] == points
+    # Absolute points on the same symmetric box are uniform, not changes: told by the titles.
+    absolute = [
+        v
+        for _ in range(50)
+        for p in json.loads(client.complete([], schema=build_compact_schema(space, 3)).text)
+        for v in p
+    ]
+    assert max(map(abs, absolute)) > 5 and any(round(v, 1) != v for v in absolute)
+    with_reason = build_compact_schema(space, 2, reasoning=True)
+    answer = json.loads(client.complete([], schema=with_reason).text)
+    assert len(answer["candidates"]) == 2 and answer["reasoning"] == "random"
 
 
 def test_steps_stay_in_the_schema_range_and_full_precision_on_request():
@@ -220,8 +244,9 @@ def test_answers_every_step_schema_with_changes_in_range(space, std, seed):
         snap_params(answer.values, changes)  # every change within the parameter's width
 
 
+@pytest.mark.parametrize("runs_locally", [False, True])  # True: compact positional answers
 @pytest.mark.parametrize("preset", ["tutorial", "guided"])
-def test_a_study_with_the_control_never_falls_back(preset):
+def test_a_study_with_the_control_never_falls_back(preset, runs_locally):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial: optuna.Trial) -> float:
@@ -229,7 +254,8 @@ def test_a_study_with_the_control_never_falls_back(preset):
         y = trial.suggest_float("y", -5, 5)
         return (x - 1) ** 2 + y**2
 
-    sampler = LLMSampler(model="control", preset=preset, seed=0, n_startup_trials=5)
+    client = RandomProposer(seed=0, runs_locally=runs_locally)
+    sampler = LLMSampler(model=client, preset=preset, seed=0, n_startup_trials=5)
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=20)
     usage = llm_usage(study)

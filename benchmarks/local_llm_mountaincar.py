@@ -81,15 +81,17 @@ _TASK = replace(_PROMPT, task_description=MOUNTAINCAR_TASK)
 _GUIDED = AbsolutePoints(hints=True, min_distance=0.25)
 _CANDIDATES = replace(_GUIDED, n_candidates=3)
 _STEPS = StepsFromBest(n_candidates=3, min_distance=0.25, hints=True)  # candidates, as steps
-_STEPS_CLIP = PRESETS["guided"]  # = replace(_STEPS, min_distance=0.1, out_of_range="clip")
+_STEPS_CLIP = PRESETS[
+    "guided"
+].proposal  # = replace(_STEPS, min_distance=0.1, out_of_range="clip")
 
 SETUPS: dict[str, dict[str, Any]] = {
     "tutorial": {
         "prompt": replace(_PROMPT, precision=None),
         "history": HistoryOptions(style="tutorial"),
-        "proposal": PRESETS["tutorial"],
+        "proposal": PRESETS["tutorial"].proposal,
     },
-    "default": {"prompt": _PROMPT, "proposal": PRESETS["tutorial"]},
+    "default": {"prompt": _PROMPT, "proposal": PRESETS["tutorial"].proposal},
     "guided": {"prompt": _TASK, "proposal": _GUIDED},
     "candidates": {"prompt": _TASK, "proposal": _CANDIDATES},
     "steps": {"prompt": _TASK, "proposal": _STEPS},

@@ -293,6 +293,11 @@ def paired_llm_options(task: StudyTask) -> dict[str, Any]:
     """
     import optuna
 
+    from optuna_llm_sampler._options import PRESETS
+
+    preset = PRESETS.get(str(task.llm_options.get("preset", "auto")))
+    if task.llm_options.get("base_sampler") or (preset is not None and preset.base_sampler):
+        return dict(task.llm_options)  # a base sampler in control draws its own startup
     return {
         "independent_sampler": optuna.samplers.RandomSampler(seed=task.seed),
         **task.llm_options,

@@ -7,6 +7,9 @@ from typing import Any
 
 from optuna.samplers import BaseSampler
 
+from optuna_llm_sampler._advice import BASE_SAMPLER_NAMES
+from optuna_llm_sampler._advice import make_base_sampler
+from optuna_llm_sampler._options import PRESETS
 from optuna_llm_sampler.app._install import install_hint
 from optuna_llm_sampler.app._install import is_missing
 
@@ -80,15 +83,15 @@ def make_sampler(
 
         options = dict(llm_options or {})
         options.setdefault("model", default_model())
+        base = options.get("base_sampler")
+        if base is None:
+            preset = PRESETS.get(str(options.get("preset", "auto")))
+            base = None if preset is None else preset.base_sampler
+        if isinstance(base, str):
+            check_sampler_available(base)  # the install hint before the first trial, not at it
         return LLMSampler(n_startup_trials=n_startup_trials, seed=seed, **options)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+    if name in BASE_SAMPLER_NAMES:
+        return make_base_sampler(name, seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, scramble=True)
     raise ValueError(f"sampler must be one of {', '.join(SAMPLER_NAMES)}, got {name!r}.")

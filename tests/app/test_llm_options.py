@@ -18,7 +18,6 @@ from optuna_llm_sampler import HistoryOptions
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import StepsFromBest
-from optuna_llm_sampler._options import option_docs
 from optuna_llm_sampler.app import RunConfig
 from optuna_llm_sampler.app._llm_options import add_llm_flags
 from optuna_llm_sampler.app._llm_options import flag_help
@@ -45,7 +44,7 @@ def test_every_flag_has_help_from_its_options_docstring(flag) -> None:
     assert len(description) > 20 and default.endswith(")") and len(default) > 1, text
     assert "``" not in text and ":class:" not in text, text  # docstring markup made plain
     if flag.field != "steps_from_best":
-        words = option_docs(flag.owner)[flag.field].replace("``", "").split()[:4]
+        words = flag.doc().replace("``", "").split()[:4]
         assert description.startswith(" ".join(words)), (text, words)
     assert flag.group in GROUPS and flag.name.startswith("--")
 
@@ -100,7 +99,7 @@ def test_given_options_holds_exactly_the_flags_given(data: st.DataObject) -> Non
 
 def test_given_options_of_nothing_is_empty_groups_and_guidance_stays_apart() -> None:
     args = _parser().parse_args(["--guidance", "on"])
-    assert given_options(args) == {"prompt": {}, "history": {}, "proposal": {}}
+    assert given_options(args) == {"prompt": {}, "history": {}, "proposal": {}, "sampler": {}}
     assert args.guidance == "on"
     assert _parser().parse_args([]).guidance == "auto"
 

@@ -31,10 +31,16 @@ explicitly, so ``preset`` plays no part, and the prompt's ``budget`` is ``--n-tr
   steps_widen  steps_clip with ``widen_after=5``: the suggested step doubles for every 5 trials
             without a new best (a plateau such as the do-nothing policy's reward of 0).
   candidates6  the same as candidates with six proposals per call.
+  advised   ``preset="advised"``: Optuna's GPSampler(seed) in control, the LLM proposing 30 % of
+            the trials after GP's own 10 startup trials with the guided proposal and the task
+            description. ``advised_tpe`` and ``advised_cmaes``: the same with TPESampler and
+            CmaEsSampler as the base. Compare them with ``gp``, ``tpe`` and ``cmaes``, Optuna's
+            samplers alone on the same seeds (the same startup points).
 
-Every LLM set-up samples its startup trials (and fallbacks) with ``RandomSampler(seed)``, as
-random search does, so that on each seed the LLM's 20 startup trials are random search's first 20
-(the library's default independent sampler, a random stream per trial, draws other points).
+Every LLM set-up but the advised ones samples its startup trials (and fallbacks) with
+``RandomSampler(seed)``, as random search does, so that on each seed the LLM's 20 startup trials
+are random search's first 20 (the library's default independent sampler, a random stream per
+trial, draws other points); the advised ones start from their base sampler's own startup.
 
 The control: ``--model random-changes`` replaces the LLM by a client that answers the same JSON
 schema with random values of the kind the set-up asks for: each ``change_x`` drawn from N(0, 1)
@@ -67,6 +73,7 @@ from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PRESETS
 from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import StepsFromBest
+from optuna_llm_sampler._advice import make_base_sampler
 from optuna_llm_sampler.providers import create_client
 from optuna_llm_sampler.providers import ScriptedClient
 from optuna_llm_sampler.rl import evaluate_best
@@ -100,7 +107,12 @@ SETUPS: dict[str, dict[str, Any]] = {
     "steps_clip": {"prompt": _TASK, "proposal": _STEPS_CLIP},
     "steps_widen": {"prompt": _TASK, "proposal": replace(_STEPS_CLIP, widen_after=5)},
     "candidates6": {"prompt": _TASK, "proposal": replace(_CANDIDATES, n_candidates=6)},
+    "advised": {"prompt": _TASK, "preset": "advised"},
+    "advised_tpe": {"prompt": _TASK, "preset": "advised", "base_sampler": "tpe"},
+    "advised_cmaes": {"prompt": _TASK, "preset": "advised", "base_sampler": "cmaes"},
 }
+#: Optuna's samplers alone, the references of the advised set-ups.
+OPTUNA_SAMPLERS = ("random", "gp", "tpe", "cmaes")
 
 
 def random_changes(seed: int, scale: float = 1.0) -> ScriptedClient:
@@ -145,8 +157,12 @@ def run_one(
     setup: str, seed: int, n_trials: int, client: Any, storage: str | None = None
 ) -> dict[str, float]:
     sampler: optuna.samplers.BaseSampler
-    if setup == "random":
-        sampler = optuna.samplers.RandomSampler(seed=seed)
+    if setup in OPTUNA_SAMPLERS:
+        sampler = make_base_sampler(setup, seed=seed)
+    elif SETUPS[setup].get("preset") == "advised":
+        options = dict(SETUPS[setup])
+        options["prompt"] = replace(options["prompt"], budget=n_trials)
+        sampler = LLMSampler(model=client, seed=seed, **options)  # the base's own startup
     else:
         options = dict(SETUPS[setup])
         options["prompt"] = replace(options["prompt"], budget=n_trials)
@@ -181,8 +197,10 @@ def run_one(
         for m in r.messages
         if m.role == "user"
     )
+    reached = [t.number + 1 for t in study.trials if t.value is not None and t.value >= 90]
     return {
         "rescored": result.mean,
+        "trials_to_90": min(reached, default=float("nan")),
         "best_seen": study.best_value,
         "share": usage.proposal_share if usage.llm_trials else float("nan"),
         "repeats": repeats,
@@ -212,10 +230,12 @@ def main() -> None:
 
     client = None
     setups = args.setups.split(",")
-    unknown = [s for s in setups if s != "random" and s not in SETUPS]
+    unknown = [s for s in setups if s not in OPTUNA_SAMPLERS and s not in SETUPS]
     if unknown:
-        parser.error(f"unknown set-ups {unknown}; known: random, {', '.join(SETUPS)}")
-    if any(s != "random" for s in setups) and args.model != "random-changes":
+        parser.error(
+            f"unknown set-ups {unknown}; known: {', '.join(OPTUNA_SAMPLERS + tuple(SETUPS))}"
+        )
+    if any(s not in OPTUNA_SAMPLERS for s in setups) and args.model != "random-changes":
         options: dict[str, Any] = {}
         if args.model.startswith("local"):
             options = {"n_threads": args.n_threads, "temperature": args.temperature}

@@ -239,8 +239,9 @@ class StepsFromBest(_Proposal):
             on a plateau looks further away. ``None`` keeps ``search_std``.
         stall_after: Once this many trials have completed since the best value last moved
             beyond the noise (1 % of the range of the values so far; all values equal counts as
-            no move), give a third of the LLM's trials to the base sampler, a global search,
-            until the best moves again: steps from a point on a plateau only find more plateau.
+            no move), give a third of the LLM's trials to random search, or all of them to a
+            base sampler in control (``base_sampler``, which refines a good point itself), until
+            the best moves again: steps from a point on a plateau only find more plateau.
             ``None`` never hands a trial over.
     """
 

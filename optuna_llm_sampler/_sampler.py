@@ -122,8 +122,9 @@ class LLMSampler(BaseSampler):
     ``n_startup_trials`` trials are complete, the ``llm_share`` of trial numbers spread evenly
     (0.3: trials 3, 6, 9, 13, ...). The rule reads only the trial's number and the count of
     completed trials, so workers in other threads or processes agree on it without talking. A
-    :class:`StepsFromBest` with ``stall_after`` hands the LLM's trials to the base sampler while
-    the best value has not moved beyond the noise for that many trials.
+    :class:`StepsFromBest` with ``stall_after`` hands the LLM's trials to the base sampler (a
+    third of them to random search, all to a base sampler in control) while the best value has
+    not moved beyond the noise for that many trials.
 
     The base sampler samples every other trial. By default it is random search that samples the
     startup trials and the fallbacks (``independent_sampler``). With ``base_sampler`` (such as
@@ -509,7 +510,9 @@ class LLMSampler(BaseSampler):
             ordered = sorted(trials, key=lambda t: t.number)
             values = [float(t.value) for t in ordered if t.value is not None]
             if since_moved(values, study.direction) >= stall_after:
-                owner = not share_picks(trial.number, HANDOFF_SHARE)
+                # A base in control refines a good point itself and takes every stalled trial;
+                # random search cannot, so it takes only a share.
+                owner = not self._base_in_control and not share_picks(trial.number, HANDOFF_SHARE)
         with self._lock:
             if len(self._owners) >= _MAX_OWNERS:  # trials that never ended (killed, abandoned)
                 self._owners.pop(next(iter(self._owners)))

@@ -263,3 +263,16 @@ def test_an_advised_sampler_pickles_with_its_base() -> None:
     restored = pickle.loads(pickle.dumps(sampler))
     assert isinstance(restored.base_sampler, optuna.samplers.GPSampler)
     assert restored._llm_share == 0.3 and restored._owners == {}
+
+
+def test_a_stalled_best_hands_every_llm_trial_to_a_base_sampler_in_control() -> None:
+    flat = StepsFromBest(stall_after=3, out_of_range="clip")
+    sampler = LLMSampler(
+        model=_client(), proposal=flat, base_sampler=make_base_sampler("tpe", seed=0), seed=0
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: 0.0 * t.suggest_float("x", -5, 5), n_trials=16)
+    # TPE's 10 startup trials, then the share (all) would be the LLM's, but all values are
+    # equal: every one goes back to TPE.
+    assert [t.number for t in study.trials if get_llm_record(t) is not None] == []
+    assert len(study.trials) == 16

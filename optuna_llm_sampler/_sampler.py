@@ -144,12 +144,13 @@ class LLMSampler(BaseSampler):
     its settings and base sampler: ``"tutorial"`` is the ProPS tutorial's loop, ``"guided"``
     answers with three candidate steps from the best point clipped at the box, repeats within 0.1
     re-asked, the hints at the prompt's end, and hands trials to random search when the best
-    stalls; ``"advised"`` is ``"guided"``'s proposal for 30 % of the trials with GPSampler in
-    control; ``"auto"`` is ``"guided"`` for a model that runs in-process (``"local"``, a GGUF
-    file) and ``"tutorial"`` for the others. A ``proposal``, ``base_sampler`` or ``llm_share``
-    given explicitly wins over the preset's. Where a parameter has no plain step (categorical,
-    log scale), a preset's steps from the best point become absolute points with the same
-    settings; an explicit :class:`StepsFromBest` raises a ``ValueError`` there.
+    stalls; ``"advised"`` is ``"guided"``'s proposal (handing over after 5 stalled trials) for
+    30 % of the trials with GPSampler in control; ``"auto"`` is ``"guided"`` for a model that
+    runs in-process (``"local"``, a GGUF file) and ``"tutorial"`` for the others. A
+    ``proposal``, ``base_sampler`` or ``llm_share`` given explicitly wins over the preset's.
+    Where a parameter has no plain step (categorical, log scale), a preset's steps from the best
+    point become absolute points with the same settings; an explicit :class:`StepsFromBest`
+    raises a ``ValueError`` there.
 
     Every LLM-sampled trial carries short user attributes (``llm_model``, ``llm_prompt_tokens``,
     ``llm_completion_tokens``, ``llm_latency_s``, ``llm_attempts``, ``llm_reasoning`` and, when

@@ -250,7 +250,9 @@ def test_presets_and_auto() -> None:
     assert preset_proposal("guided", runs_locally=False) == PRESETS["guided"].proposal
     assert preset_proposal("auto", runs_locally=True) == PRESETS["guided"].proposal
     assert preset_proposal("auto", runs_locally=False) == PRESETS["tutorial"].proposal
-    assert preset_proposal("advised", runs_locally=True) == PRESETS["guided"].proposal
+    assert preset_proposal("advised", runs_locally=True) == dataclasses.replace(
+        PRESETS["guided"].proposal, stall_after=5
+    )
     assert resolve_preset("auto", runs_locally=True) == "guided"
     assert resolve_preset("advised", runs_locally=False) == "advised"
     with pytest.raises(ValueError, match="preset must be one of 'auto', 'tutorial', 'guided'"):

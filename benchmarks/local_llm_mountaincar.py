@@ -37,15 +37,18 @@ explicitly, so ``preset`` plays no part, and the prompt's ``budget`` is ``--n-tr
             CmaEsSampler as the base. Compare them with ``gp``, ``tpe`` and ``cmaes``, Optuna's
             samplers alone on the same seeds (the same startup points).
 
-Every LLM set-up but the advised ones samples its startup trials (and fallbacks) with
-``RandomSampler(seed)``, as random search does, so that on each seed the LLM's 20 startup trials
-are random search's first 20 (the library's default independent sampler, a random stream per
-trial, draws other points); the advised ones start from their base sampler's own startup.
+Seed ``s`` means what it means in ``run`` and ``compare``: every LLM set-up but the advised ones
+samples its startup trials (and fallbacks) with ``startup_sampler(s)``, as random search does, so
+that on each seed the LLM's 20 startup trials are random search's first 20; the advised ones start
+from their base sampler's own startup, as it does alone. All play the episodes from
+``episode_seed(s)``.
 
-The control: ``--model random-changes`` replaces the LLM by a client that answers the same JSON
-schema with random values of the kind the set-up asks for: each ``change_x`` drawn from N(0, 1)
-(the prompt's ``search_std``) and rounded to 0.1, each absolute value uniform in its range, as
-many candidates as asked. A set-up's LLM figure says something only beside this control's.
+The control: ``--model control`` (or its older name ``random-changes``) replaces the LLM by
+:class:`~optuna_llm_sampler.RandomProposer`, which answers the same JSON schema with random values
+of the kind the set-up asks for: each ``change_x`` drawn from N(0, 1) (the prompt's
+``search_std``) and rounded to 0.1, each absolute value uniform in its range, as many candidates as
+asked. A set-up's LLM figure says something only beside this control's (``compare --samplers
+llm,llm-control`` gives the same pair with paired statistics).
 
 Run: ``python benchmarks/local_llm_mountaincar.py --setups tutorial,default,guided --seeds 3``
 (the embedded model needs ``pip install "optuna-llm-sampler[local,rl]"``; 7-19 s a call, 7-19
@@ -57,7 +60,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-import json
 import statistics
 import time
 from typing import Any
@@ -72,10 +74,12 @@ from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PRESETS
 from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler import RandomProposer
 from optuna_llm_sampler import StepsFromBest
 from optuna_llm_sampler._advice import make_base_sampler
+from optuna_llm_sampler.app._compare_objectives import episode_seed
+from optuna_llm_sampler.app._named_samplers import startup_sampler
 from optuna_llm_sampler.providers import create_client
-from optuna_llm_sampler.providers import ScriptedClient
 from optuna_llm_sampler.rl import evaluate_best
 from optuna_llm_sampler.rl import linear_policy_objective
 from optuna_llm_sampler.rl import MOUNTAINCAR_TASK
@@ -88,9 +92,8 @@ _TASK = replace(_PROMPT, task_description=MOUNTAINCAR_TASK)
 _GUIDED = AbsolutePoints(hints=True, min_distance=0.25)
 _CANDIDATES = replace(_GUIDED, n_candidates=3)
 _STEPS = StepsFromBest(n_candidates=3, min_distance=0.25, hints=True)  # candidates, as steps
-_STEPS_CLIP = PRESETS[
-    "guided"
-].proposal  # = replace(_STEPS, min_distance=0.1, out_of_range="clip")
+# = replace(_STEPS, min_distance=0.1, out_of_range="clip", stall_after=10)
+_STEPS_CLIP = PRESETS["guided"].proposal
 
 SETUPS: dict[str, dict[str, Any]] = {
     "tutorial": {
@@ -115,36 +118,13 @@ SETUPS: dict[str, dict[str, Any]] = {
 OPTUNA_SAMPLERS = ("random", "gp", "tpe", "cmaes")
 
 
-def random_changes(seed: int, scale: float = 1.0) -> ScriptedClient:
+#: The model names of the no-LLM control (``random-changes``: its name in older results).
+CONTROL_MODELS = ("control", "random-changes")
+
+
+def random_changes(seed: int, scale: float = 1.0) -> RandomProposer:
     """The no-LLM control: answers the sampler's JSON schema with random values of its kind."""
-    rng = np.random.default_rng(seed)
-
-    def point(properties: dict[str, Any]) -> dict[str, float]:
-        values = {}
-        for name, spec in properties.items():
-            if name.startswith("change_"):
-                values[name] = round(float(rng.normal(0.0, scale)), 1)
-            else:
-                values[name] = float(rng.uniform(spec["minimum"], spec["maximum"]))
-        return values
-
-    def respond(messages: Any, schema: dict[str, Any] | None) -> str:
-        if schema is None:
-            raise ValueError("the control answers JSON schemas only")
-        properties = dict(schema["properties"])
-        properties.pop("reasoning", None)
-        if "candidates" in properties:
-            items = properties["candidates"]
-            answer: dict[str, Any] = {
-                "candidates": [
-                    point(items["items"]["properties"]) for _ in range(items["minItems"])
-                ]
-            }
-        else:
-            answer = point(properties)
-        return json.dumps({**answer, "reasoning": "random"})
-
-    return ScriptedClient(respond=respond, model="random-changes", supports_schema=True)
+    return RandomProposer(seed=seed, search_std=scale, model="random-changes")
 
 
 def tutorial_warmup(seed: int, n: int) -> list[dict[str, float]]:
@@ -157,7 +137,9 @@ def run_one(
     setup: str, seed: int, n_trials: int, client: Any, storage: str | None = None
 ) -> dict[str, float]:
     sampler: optuna.samplers.BaseSampler
-    if setup in OPTUNA_SAMPLERS:
+    if setup == "random":
+        sampler = startup_sampler(seed)
+    elif setup in OPTUNA_SAMPLERS:
         sampler = make_base_sampler(setup, seed=seed)
     elif SETUPS[setup].get("preset") == "advised":
         options = dict(SETUPS[setup])
@@ -170,7 +152,7 @@ def run_one(
             model=client,
             n_startup_trials=20,
             # random search's stream: the startup trials are random search's first 20
-            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+            independent_sampler=startup_sampler(seed),
             **options,
         )
     study = optuna.create_study(
@@ -183,7 +165,7 @@ def run_one(
         for params in tutorial_warmup(seed, 20):
             study.enqueue_trial(params)
     calls_before = time.perf_counter()
-    study.optimize(linear_policy_objective(seed=seed), n_trials=n_trials)
+    study.optimize(linear_policy_objective(seed=episode_seed(seed)), n_trials=n_trials)
     elapsed = time.perf_counter() - calls_before
     result = evaluate_best(study, n_episodes=100)
     usage = llm_usage(study)
@@ -203,6 +185,7 @@ def run_one(
         "trials_to_90": min(reached, default=float("nan")),
         "best_seen": study.best_value,
         "share": usage.proposal_share if usage.llm_trials else float("nan"),
+        "llm_trials": usage.llm_trials,
         "repeats": repeats,
         "clipped": sum(bool(r.clipped) for r in own_records),
         "max_b": max((p["b"] for p in own), default=float("nan")),
@@ -220,7 +203,8 @@ def main() -> None:
     parser.add_argument(
         "--model",
         default="local",
-        help="model string for the LLM set-ups, or random-changes for the no-LLM control",
+        help="model string for the LLM set-ups, or control (random-changes) for the no-LLM "
+        "control",
     )
     parser.add_argument("--n-threads", type=int, default=2)
     parser.add_argument("--temperature", type=float, default=0.7, help="of the local model")
@@ -235,7 +219,7 @@ def main() -> None:
         parser.error(
             f"unknown set-ups {unknown}; known: {', '.join(OPTUNA_SAMPLERS + tuple(SETUPS))}"
         )
-    if any(s not in OPTUNA_SAMPLERS for s in setups) and args.model != "random-changes":
+    if any(s not in OPTUNA_SAMPLERS for s in setups) and args.model not in CONTROL_MODELS:
         options: dict[str, Any] = {}
         if args.model.startswith("local"):
             options = {"n_threads": args.n_threads, "temperature": args.temperature}
@@ -250,7 +234,7 @@ def main() -> None:
     for setup in setups:
         rows = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            if args.model == "random-changes":
+            if args.model in CONTROL_MODELS:
                 client = random_changes(seed)
             rows.append(run_one(setup, seed, args.n_trials, client, args.storage))
             print(f"  ({setup} seed {seed} done: {rows[-1]})", flush=True)

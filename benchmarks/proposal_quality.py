@@ -4,14 +4,25 @@ A full study mixes many effects (startup luck, noise, fallbacks, selection). Thi
 the LLM's part: for each of ``--states`` histories (the first 20 trials of random search with
 seed 0, 1, ...), it builds the prompt ``LLMSampler`` would send for the next trial, asks the model
 ``--answers`` times, and scores every proposed point that is new (at least ``--min-distance`` from
-each tried point, inside the box) by its mean return on 100 fresh episodes. As many uniform random
-points are scored the same way, side by side. Printed per state and overall: how many proposed
-points were new, how many beat the history's best (scored the same way), and their median score,
-for the model and for random points; the last line is the ratio of the two "beat the best" shares.
+each tried point, inside the box) by its mean return on 100 fresh episodes. Two baselines are
+scored the same way, side by side:
+
+* ``control``: the set-up's own control, :class:`~optuna_llm_sampler.RandomProposer` answering the
+  same prompt's schema as often as the model (random changes of scale ``search_std`` from the best
+  point with ``--steps-from-best``, uniform points in the box otherwise), filtered the same way.
+  This is the baseline that says whether the model adds anything to the set-up.
+* ``uniform``: as many uniform random points in the box as the model proposed new ones.
+
+Printed per state and overall: how many proposed points were new, how many beat the history's best
+(scored the same way), and their median score; the last lines are the ratios of the "beat the
+best" shares, model / control and model / uniform.
 
 Run: ``python benchmarks/proposal_quality.py --states 3 --answers 4`` (the embedded model needs
 ``pip install "optuna-llm-sampler[local,rl]"``; about 10 s an answer). ``--model gpt-4o`` or
-``--model NAME --base-url URL`` probe any other model the same way.
+``--model NAME --base-url URL`` probe any other model the same way; ``--model control`` probes the
+control itself (seconds; a check of the probe, the model and control rows then differ only by
+their random draws). The states are the same startup points and episodes that seed ``s`` gives in
+``run`` and ``compare``.
 
 The prompt is the guided one: ``PromptOptions`` with the MountainCar task described, and
 ``AbsolutePoints(hints=True, min_distance=..., n_candidates=...)``, or ``StepsFromBest`` with the
@@ -30,10 +41,13 @@ import optuna
 from optuna_llm_sampler import AbsolutePoints
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler import RandomProposer
 from optuna_llm_sampler import StepsFromBest
 from optuna_llm_sampler._answer import parse_answer
 from optuna_llm_sampler._answer import parse_candidates
 from optuna_llm_sampler._space import add_changes
+from optuna_llm_sampler.app._compare_objectives import episode_seed
+from optuna_llm_sampler.app._named_samplers import startup_sampler
 from optuna_llm_sampler.providers import create_client
 from optuna_llm_sampler.providers import ScriptedClient
 from optuna_llm_sampler.rl import evaluate_linear_policy
@@ -61,10 +75,9 @@ def true_score(a: float, b: float) -> float:
 
 
 def history(seed: int) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.RandomSampler(seed=seed)
-    )
-    study.optimize(linear_policy_objective(seed=seed), n_trials=N_STARTUP)
+    """The first 20 trials of seed ``seed``: its startup points and episodes in run and compare."""
+    study = optuna.create_study(direction="maximize", sampler=startup_sampler(seed))
+    study.optimize(linear_policy_objective(seed=episode_seed(seed)), n_trials=N_STARTUP)
     return study.trials
 
 
@@ -135,8 +148,9 @@ def main() -> None:
     proposal = kind(n_candidates=args.n_candidates, min_distance=args.min_distance, hints=True)
     setup: dict[str, Any] = {"prompt": PROMPT, "proposal": proposal}
     rng = np.random.default_rng(0)
-    totals: dict[str, list[float]] = {"llm": [], "random": []}
-    beats: dict[str, int] = {"llm": 0, "random": 0}
+    groups = ("llm", "control", "uniform")
+    totals: dict[str, list[float]] = {name: [] for name in groups}
+    beats: dict[str, int] = {name: 0 for name in groups}
     print(f"model {args.model}, {args.n_candidates} candidates per answer")
     for seed in range(args.states):
         trials = history(seed)
@@ -145,43 +159,48 @@ def main() -> None:
         best = true_score(best_params["a"], best_params["b"])
         base = best_params if args.steps_from_best else None
         messages, schema = prompt_for(trials, setup)
-        proposed = 0
-        llm_points = []
-        for _ in range(args.answers):
-            completion = client.complete(messages, schema=schema)
-            points = proposed_points(completion.text, args.n_candidates, base)
-            proposed += len(points)
-            llm_points += [
-                p
-                for p in points
-                if all(-7 <= v <= 7 for v in p)
-                and np.abs(tried - p).max(axis=1).min() >= args.min_distance
-            ]
-        random_points = [tuple(rng.uniform(-7, 7, size=2)) for _ in llm_points]
-        for name, points in (("llm", llm_points), ("random", random_points)):
-            scores = [true_score(*p) for p in points]
+        control = RandomProposer(seed=seed, search_std=PROMPT.search_std or 1.0)
+        proposed: dict[str, int] = {}
+        new: dict[str, list[tuple[float, float]]] = {}
+        for name, answerer in (("llm", client), ("control", control)):
+            proposed[name], new[name] = 0, []
+            for _ in range(args.answers):
+                completion = answerer.complete(messages, schema=schema)
+                points = proposed_points(completion.text, args.n_candidates, base)
+                proposed[name] += len(points)
+                new[name] += [
+                    p
+                    for p in points
+                    if all(-7 <= v <= 7 for v in p)
+                    and np.abs(tried - p).max(axis=1).min() >= args.min_distance
+                ]
+        new["uniform"] = [tuple(rng.uniform(-7, 7, size=2)) for _ in new["llm"]]
+        for name in groups:
+            scores = [true_score(*p) for p in new[name]]
             totals[name] += scores
             beats[name] += sum(s > best for s in scores)
             median = f"{statistics.median(scores):8.1f}" if scores else "       -"
             print(
-                f"state {seed}: {name:>6}: {len(points):2d} new points"
-                + (f" of {proposed} proposed" if name == "llm" else "")
+                f"state {seed}: {name:>7}: {len(scores):2d} new points"
+                + (f" of {proposed[name]} proposed" if name in proposed else "")
                 + f", {sum(s > best for s in scores)} beat the best ({best:.1f}), "
                 f"median score {median}",
                 flush=True,
             )
-    n = len(totals["llm"])
-    print(f"overall: {n} new LLM points and {n} random points")
-    for name in ("llm", "random"):
+    print("overall:")
+    for name in groups:
+        n = len(totals[name])
         share = beats[name] / n if n else float("nan")
         overall = statistics.median(totals[name]) if n else float("nan")
-        print(f"  {name:>6}: {share:6.1%} beat the history's best, median score {overall:.1f}")
-    if beats["random"]:
         print(
-            f"ratio of 'beat the best' shares, LLM / random: {beats['llm'] / beats['random']:.2f}"
+            f"  {name:>7}: {n} new points, {share:6.1%} beat the history's best, "
+            f"median score {overall:.1f}"
         )
-    else:
-        print("ratio of 'beat the best' shares, LLM / random: undefined (no random point did)")
+    for baseline in ("control", "uniform"):
+        mine = beats["llm"] / len(totals["llm"]) if totals["llm"] else float("nan")
+        theirs = beats[baseline] / len(totals[baseline]) if totals[baseline] else 0.0
+        ratio = f"{mine / theirs:.2f}" if theirs else f"undefined (no {baseline} point did)"
+        print(f"ratio of 'beat the best' shares, LLM / {baseline}: {ratio}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class Args:
     model: str = "gpt-4o" if os.environ.get("OPENAI_API_KEY") else "local"
     """the LLM: gpt-4o, gpt-4o-mini, o3-mini, gemini-2.0-flash, local (embedded, offline)..."""
     base_url: str | None = None
-    """an OpenAI-compatible server (llama.cpp server, vLLM, Ollama) for --model"""
+    """an OpenAI-compatible server for --model (llama-server, vLLM, Ollama: docs/servers.md)"""
     preset: str = "auto"
     """what the LLM answers with: "tutorial" (the next point, the tutorial's loop), "guided"
     (three candidate steps from the best point, clipped at the box, with hints), or "auto"

@@ -29,6 +29,7 @@ from optuna_llm_sampler.providers import Message
 from optuna_llm_sampler.providers import ProviderConfigError
 from optuna_llm_sampler.providers import ProviderError
 from optuna_llm_sampler.providers import ProviderUnavailableError
+from optuna_llm_sampler.providers import RandomProposer
 
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ __all__ = [
     "ProviderConfigError",
     "ProviderError",
     "ProviderUnavailableError",
+    "RandomProposer",
     "StepsFromBest",
     "get_llm_record",
     "llm_usage",

@@ -238,7 +238,7 @@ class StepsFromBest(_Proposal):
             trials completed since the best one, up to half the widest range, so a model stuck
             on a plateau looks further away. ``None`` keeps ``search_std``.
         stall_after: Once this many trials have completed since the best value last moved
-            beyond the noise (1 % of the range of the values so far; all values equal counts as
+            beyond the noise (1 % of the best value minus the median; all values equal counts as
             no move), give a third of the LLM's trials to random search, or all of them to a
             base sampler in control (``base_sampler``, which refines a good point itself), until
             the best moves again: steps from a point on a plateau only find more plateau.

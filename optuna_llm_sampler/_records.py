@@ -266,3 +266,78 @@ def llm_usage(study: Study) -> LLMUsage:
         >>> print(usage.calls, usage.total_tokens, usage.fallbacks)
     """
     return usage_of_trials(study.get_trials(deepcopy=False))
+
+
+# LLM trials that, all falling back for the same provider reason, make a silent random search.
+OUTAGE_TRIALS = 3
+_PROVIDER_ERROR = "provider error: "
+_FIXES = {
+    "ProviderUnavailableError": (
+        "check that the server runs at base_url and serves this model (a local server must be "
+        "started first), or raise timeout / max_retry_time for a slow one"
+    ),
+    "ProviderError": (
+        "the server refuses the request: check the model name and the options sent "
+        "(extra_body, max_tokens...), or ask for the text format (answer_format='text')"
+    ),
+}
+_DEFAULT_FIX = "check the provider's settings; on_error='raise' shows the error where it happens"
+
+
+@dataclass(frozen=True)
+class ProviderOutage:
+    """The first LLM trials all fell back for the same provider reason: the study is a random
+    search that looks like an LLM one.
+
+    Attributes:
+        trials: The numbers of those trials.
+        error: The provider's error type, e.g. ``"ProviderUnavailableError"``.
+        reason: The first of them's ``llm_fallback`` text.
+        fix: What to do about it.
+    """
+
+    trials: tuple[int, ...]
+    error: str
+    reason: str
+    fix: str
+
+    def message(self) -> str:
+        """One line: what happened, why, and the fix."""
+        return (
+            f"the first {len(self.trials)} LLM trials all fell back to the independent sampler "
+            f"(a random search): {self.reason.rstrip('. ')}. Fix: {self.fix}."
+        )
+
+
+def provider_outage(
+    trials: Iterable[FrozenTrial], *, first: int = OUTAGE_TRIALS
+) -> ProviderOutage | None:
+    """Whether the ``first`` LLM trials (by number) all fell back with a provider error of the
+    same type, else ``None`` (also while fewer than ``first`` LLM trials have a record).
+
+    Example:
+        >>> outage = provider_outage(study.trials)  # doctest: +SKIP
+        >>> outage.message() if outage else "the LLM answered"  # doctest: +SKIP
+        'the first 3 LLM trials all fell back ...: provider error: ProviderUnavailableError: ...'
+    """
+    if first < 1:
+        raise ValueError(f"first must be at least 1, got {first}.")
+    llm_trials = sorted((t for t in trials if MODEL in t.user_attrs), key=lambda t: t.number)
+    chosen = llm_trials[:first]
+    if len(chosen) < first:
+        return None
+    kinds = set()
+    for trial in chosen:
+        reason = trial.user_attrs.get(FALLBACK)
+        if not isinstance(reason, str) or not reason.startswith(_PROVIDER_ERROR):
+            return None
+        kinds.add(reason[len(_PROVIDER_ERROR) :].split(":", 1)[0].strip())
+    if len(kinds) != 1:
+        return None
+    (error,) = kinds
+    return ProviderOutage(
+        trials=tuple(t.number for t in chosen),
+        error=error,
+        reason=str(chosen[0].user_attrs[FALLBACK]),
+        fix=_FIXES.get(error, _DEFAULT_FIX),
+    )

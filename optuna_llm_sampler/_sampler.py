@@ -70,6 +70,7 @@ from optuna_llm_sampler._proposals import repeat_problem
 from optuna_llm_sampler._proposals import rows_by_shown_key
 from optuna_llm_sampler._proposals import show_point
 from optuna_llm_sampler._records import LLMRecord
+from optuna_llm_sampler._records import provider_outage
 from optuna_llm_sampler._records import token_count
 from optuna_llm_sampler._records import usage_of_trials
 from optuna_llm_sampler._records import write_record
@@ -712,7 +713,12 @@ class LLMSampler(BaseSampler):
                     f"Trial {trial.number}: the LLM call failed ({record.fallback}); "
                     "sampling it with the base sampler."
                 )
-                return self._fall_back(study, trial, search_space, record, fixed)
+                params = self._fall_back(study, trial, search_space, record, fixed)
+                # Logged by the trial that completes the pattern, so once per study.
+                outage = provider_outage(study.get_trials(deepcopy=False))
+                if outage is not None and trial.number in outage.trials:
+                    _logger.error(outage.message())
+                return params
             latency = getattr(completion, "latency_s", None)
             if not (isinstance(latency, (int, float)) and math.isfinite(latency) and latency > 0):
                 latency = time.perf_counter() - started

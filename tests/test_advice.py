@@ -72,10 +72,13 @@ def test_the_llm_takes_its_startup_then_waits_for_the_base_startup() -> None:
 def test_since_moved_counts_trials_since_the_best_moved_beyond_the_noise() -> None:
     assert since_moved([], MAX) == 0
     assert since_moved([0.0, 0.0, 0.0, 0.0], MAX) == 3  # all equal: nothing moved
-    assert since_moved([-100.0, 0.0, 0.2, 0.1, 0.5], MAX) == 3  # 0.5 < 1 % of 100.5 above 0
+    low = [-300.0, -200.0, -100.0, -50.0, -20.0]  # the median is -20: the noise is 0.2
+    assert since_moved([*low, 0.0, 0.15, 0.1, 0.2], MAX) == 3
     assert since_moved([-100.0, 0.0, 50.0, 49.0], MAX) == 1
     # small gains that add up count once they exceed the noise
-    assert since_moved([-100.0, 0.0, 0.6, 1.2, 1.8], MAX) == 1
+    assert since_moved([*low, 0.0, 0.1, 0.2, 0.3], MAX) == 0
+    # a few disastrous trials do not make a real gain noise
+    assert since_moved([-3000.0, 80.0, 81.0, 85.0, 86.0], MAX) == 0
     assert since_moved([100.0, 0.0, 0.5], StudyDirection.MINIMIZE) == 1
     assert since_moved([float("nan"), 1.0, float("inf"), 1.0], MAX) == 2
 

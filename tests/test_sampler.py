@@ -201,6 +201,28 @@ def test_provider_outage_falls_back_and_the_study_goes_on(caplog) -> None:
     assert "the LLM call failed" in caplog.text
 
 
+def test_a_silent_random_search_is_logged_once_as_an_error(caplog) -> None:
+    reason = "OpenAI model 'm' at http://127.0.0.1:9/v1 unavailable: connection error"
+    client = ScriptedClient([ProviderUnavailableError(reason)] * 8)
+    study = _study(client)
+    with caplog.at_level(logging.WARNING):
+        study.optimize(quadratic, n_trials=3 + 5)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    message = errors[0].getMessage()
+    assert "the first 3 LLM trials all fell back" in message
+    assert reason in message and "check that the server runs at base_url" in message
+
+
+def test_no_outage_error_when_an_early_llm_trial_answers(caplog) -> None:
+    down = ProviderUnavailableError("down")
+    client = ScriptedClient([down, "a: 1, b: 2", down, down, down])
+    study = _study(client)
+    with caplog.at_level(logging.WARNING):
+        study.optimize(quadratic, n_trials=3 + 5)
+    assert not [r for r in caplog.records if r.levelno == logging.ERROR]
+
+
 def test_any_client_exception_is_contained() -> None:
     client = ScriptedClient([RuntimeError("bug in a third-party client")])
     study = _study(client)

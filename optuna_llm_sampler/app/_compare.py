@@ -54,6 +54,7 @@ import math
 import os
 from pathlib import Path
 import pickle
+import subprocess
 import time
 from typing import Any
 from typing import TYPE_CHECKING
@@ -62,12 +63,16 @@ from optuna_llm_sampler._options import PromptOptions
 from optuna_llm_sampler.app._compare_objectives import LinearPolicyFactory
 from optuna_llm_sampler.app._compare_objectives import LinearPolicyRescore
 from optuna_llm_sampler.app._compare_pool import run_tasks
+from optuna_llm_sampler.app._compare_report import paired_table
 from optuna_llm_sampler.app._compare_report import plot_best_so_far
 from optuna_llm_sampler.app._compare_report import summary_table
+from optuna_llm_sampler.app._compare_report import write_paired_csv
 from optuna_llm_sampler.app._compare_report import write_studies_csv
 from optuna_llm_sampler.app._compare_report import write_summary_csv
 from optuna_llm_sampler.app._compare_report import write_summary_md
 from optuna_llm_sampler.app._compare_stats import Direction
+from optuna_llm_sampler.app._compare_stats import paired_stats
+from optuna_llm_sampler.app._compare_stats import PairedStats
 from optuna_llm_sampler.app._compare_stats import sampler_stats
 from optuna_llm_sampler.app._compare_stats import SamplerStats
 from optuna_llm_sampler.app._compare_stats import Spread
@@ -87,6 +92,7 @@ from optuna_llm_sampler.app._compare_worker import SAMPLER_ATTR
 from optuna_llm_sampler.app._compare_worker import SEED_ATTR
 from optuna_llm_sampler.app._compare_worker import StudyTask
 from optuna_llm_sampler.app._named_samplers import check_sampler_available
+from optuna_llm_sampler.app._named_samplers import CONTROL
 from optuna_llm_sampler.app._named_samplers import default_model
 from optuna_llm_sampler.app._named_samplers import make_sampler
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
@@ -103,6 +109,7 @@ __all__ = [
     "ComparisonResult",
     "LinearPolicyFactory",
     "LinearPolicyRescore",
+    "PairedStats",
     "SamplerStats",
     "Spread",
     "StudyStats",
@@ -110,6 +117,10 @@ __all__ = [
 ]
 
 DEFAULT_SAMPLERS = ("llm", "tpe", "cmaes", "gp", "qmc", "random")
+#: Every sampler name ``compare`` takes: ``run``'s and the LLM's no-LLM control.
+COMPARE_SAMPLER_NAMES = (*SAMPLER_NAMES, CONTROL)
+#: Samplers that ask a model, and so run on the first ``llm_seeds`` seeds only.
+MODEL_SAMPLERS = ("llm",)
 #: The storage a comparison uses when none is given, in its ``out`` folder.
 DEFAULT_STORAGE_FILE = "compare.log"
 
@@ -140,12 +151,16 @@ class ComparisonResult:
         direction: ``"maximize"`` or ``"minimize"``.
         samplers: Per sampler, median and spread over seeds (in the order asked).
         studies: Per study (sampler and seed).
+        paired: Per-seed differences of ``llm`` against ``llm-control`` and every other sampler,
+            and of ``llm-control`` against the others (:func:`paired_comparisons`).
         summary_md: ``summary.md``.
         summary_csv: ``summary.csv`` (one row per sampler).
         studies_csv: ``studies.csv`` (one row per study).
+        paired_csv: ``paired.csv`` (one row per pair and metric), or ``None`` without pairs.
         plot: ``best_so_far.png``, or ``None`` when not drawn.
         elapsed_s: Wall-clock seconds of this call.
         errors: ``"study: error"`` for each study that stopped on an error.
+        fail_below: The failure line of the re-scored best, or ``None``.
     """
 
     name: str
@@ -162,10 +177,23 @@ class ComparisonResult:
     plot: Path | None
     elapsed_s: float
     errors: tuple[str, ...] = field(default=())
+    paired: tuple[PairedStats, ...] = field(default=())
+    paired_csv: Path | None = None
+    fail_below: float | None = None
 
     def table(self) -> str:
         """The main table in Markdown (as in ``summary.md``)."""
-        return summary_table(self.samplers, n_trials=self.n_trials, threshold=self.threshold)
+        return summary_table(
+            self.samplers,
+            n_trials=self.n_trials,
+            threshold=self.threshold,
+            fail_below=self.fail_below,
+            direction=self.direction,
+        )
+
+    def paired_table(self) -> str | None:
+        """The paired section's table in Markdown, or ``None`` without pairs."""
+        return paired_table(self.paired, direction=self.direction)
 
     def sampler(self, label: str) -> SamplerStats:
         """One sampler's numbers, by label (``"tpe"``, ``"llm-gpt-4o"``...).
@@ -188,7 +216,7 @@ def sampler_label(sampler: str, llm_options: Mapping[str, Any] | None = None) ->
         >>> sampler_label("llm", {"model": "openai:gpt-4o-mini"}), sampler_label("tpe")
         ('llm-openai_gpt-4o-mini', 'tpe')
     """
-    if sampler != "llm":
+    if sampler not in MODEL_SAMPLERS:
         return sampler
     model = (llm_options or {}).get("model") or default_model()
     name = model if isinstance(model, str) else str(getattr(model, "model", type(model).__name__))
@@ -207,7 +235,8 @@ def compare(
     *,
     name: str | None = None,
     samplers: Sequence[str] = DEFAULT_SAMPLERS,
-    seeds: int | Sequence[int] = 5,
+    seeds: int | Sequence[int] = 20,
+    llm_seeds: int | None = 5,
     n_trials: int = 100,
     storage: str | None = None,
     out: str | os.PathLike[str] = "compare",
@@ -215,6 +244,7 @@ def compare(
     n_startup_trials: int = 20,
     n_jobs: int | None = None,
     threshold: float | None = None,
+    fail_below: float | None = None,
     rescore: Rescore | None = None,
     direction: Direction = "maximize",
     plot: bool = True,
@@ -226,7 +256,10 @@ def compare(
 
     Each (sampler, seed) is one study, named ``compare-{name}-{sampler}-seed{seed}``, in the one
     ``storage``: ``optuna-dashboard STORAGE`` shows them all. The sampler is seeded with
-    ``seed`` and the objective is ``objective_factory(seed)``. The studies run in ``n_jobs``
+    ``seed`` and the objective is ``objective_factory(seed)``; the startup trials of ``llm`` and
+    ``llm-control`` are the ``random`` sampler's of the same seed. The sampler that asks a
+    model (``llm``) runs on the first ``llm_seeds`` seeds, the others on all of them, so every
+    seed the model ran is paired with every other sampler's. The studies run in ``n_jobs``
     worker processes (``spawn``), each opening the storage itself; each study runs in one
     process, so a seed reproduces its study.
 
@@ -246,11 +279,15 @@ def compare(
             as :class:`LinearPolicyFactory`), not a lambda or a nested function.
         name: The objective's name in study names and titles; default: the factory's
             ``env_id`` or ``__name__``.
-        samplers: Names among ``llm``, ``tpe``, ``cmaes``, ``gp``, ``qmc``, ``random``
-            (Optuna's samplers with their defaults and ``seed``; ``cmaes`` needs cmaes,
-            ``qmc`` SciPy, ``gp`` PyTorch and SciPy: a missing one is refused before anything
-            runs).
-        seeds: A number of seeds (``5`` means 0-4) or the seeds themselves.
+        samplers: Names among ``llm``, ``llm-control``, ``tpe``, ``cmaes``, ``gp``, ``qmc``,
+            ``random`` (Optuna's samplers with their defaults and ``seed``; ``cmaes`` needs
+            cmaes, ``qmc`` SciPy, ``gp`` PyTorch and SciPy: a missing one is refused before
+            anything runs). ``llm-control`` is ``llm``'s set-up (``llm_options``: preset,
+            prompt, history, proposal...) with the model replaced by
+            :class:`~optuna_llm_sampler.providers.RandomProposer`: no model, no tokens.
+        seeds: A number of seeds (``20`` means 0-19) or the seeds themselves.
+        llm_seeds: How many of the first ``seeds`` the ``llm`` sampler runs (all when there
+            are fewer); ``None`` runs all.
         n_trials: Complete trials per study.
         storage: Optuna storage URL (``sqlite:///path.db``, ``postgresql+psycopg2://...``) or
             ``journal:PATH``; default ``journal:{out}/compare.log`` (:func:`default_storage`).
@@ -266,6 +303,8 @@ def compare(
         threshold: A value counted as "solved": the summary reports how many trials each seed
             needed to reach it (a seed whose study failed below it is reported as failed, not
             as never reaching it). ``None`` leaves it out.
+        fail_below: A failure line of the re-scored best: the summary counts the seeds below
+            it (above it when minimizing). ``None`` leaves it out.
         rescore: ``rescore(study) -> float``: the best trial evaluated afresh (e.g.
             :class:`LinearPolicyRescore`), stored in the study's user attribute
             ``rescored_best``. Picklable like the factory. ``None`` leaves it out.
@@ -305,6 +344,13 @@ def compare(
     for sampler in sampler_names:  # before any storage or folder is created
         check_sampler_available(sampler)
     seed_list = _check_seeds(seeds)
+    if llm_seeds is not None and (
+        isinstance(llm_seeds, bool) or not isinstance(llm_seeds, int) or llm_seeds <= 0
+    ):
+        raise ValueError(f"llm_seeds must be a positive integer or None, got {llm_seeds!r}.")
+    if fail_below is not None and not math.isfinite(fail_below):
+        raise ValueError(f"fail_below must be a finite number or None, got {fail_below!r}.")
+    model_seeds = seed_list if llm_seeds is None else seed_list[:llm_seeds]
     if n_jobs is None:
         n_jobs = min(2, os.cpu_count() or 1)
     out_dir = Path(out)
@@ -325,6 +371,7 @@ def compare(
         labels=labels,
         sampler_names=sampler_names,
         seeds=seed_list,
+        model_seeds=model_seeds,
         name=name,
         direction=direction,
         template=StudyTask(
@@ -371,7 +418,9 @@ def compare(
         out=out_dir,
         n_trials=n_trials,
         threshold=threshold,
+        fail_below=fail_below,
         direction=direction,
+        pairs=paired_comparisons(labels, sampler_names),
         plot=plot,
         errors=errors,
         failures={r.study_name: r.error for r in results if r.error},
@@ -436,6 +485,7 @@ def _plan_studies(
     labels: Sequence[str],
     sampler_names: Sequence[str],
     seeds: Sequence[int],
+    model_seeds: Sequence[int],
     name: str,
     direction: Direction,
     template: StudyTask,
@@ -447,7 +497,7 @@ def _plan_studies(
     options = template.llm_options
     with quiet_optuna():
         for label, sampler in zip(labels, sampler_names, strict=True):
-            for seed in seeds:
+            for seed in model_seeds if sampler in MODEL_SAMPLERS else seeds:
                 name_ = study_name(name, label, seed)
                 study = optuna.create_study(
                     storage=storage, study_name=name_, direction=direction, load_if_exists=True
@@ -464,7 +514,7 @@ def _plan_studies(
                     study_name=name_,
                     sampler=sampler,
                     seed=seed,
-                    llm_options=options if sampler == "llm" else {},
+                    llm_options=options if sampler in ("llm", CONTROL) else {},
                 )
                 plan.tasks.append(task)
                 plan.keys.append((label, seed, name_))
@@ -501,16 +551,42 @@ def _check_samplers(
             f"got {samplers!r}."
         )
     names = list(samplers)
-    unknown = [s for s in names if s not in SAMPLER_NAMES]
+    unknown = [s for s in names if s not in COMPARE_SAMPLER_NAMES]
     if unknown:
         raise ValueError(
-            f"samplers must be among {', '.join(SAMPLER_NAMES)}, got unknown {unknown}."
+            f"samplers must be among {', '.join(COMPARE_SAMPLER_NAMES)}, got unknown {unknown}."
         )
     if len(set(names)) != len(names):
         raise ValueError(f"samplers must not repeat a name, got {names}.")
     if llm_options is not None and not isinstance(llm_options, Mapping):
         raise ValueError(f"llm_options must be a mapping, got {type(llm_options).__name__}.")
-    return [sampler_label(s, llm_options) for s in names], names
+    labels = [sampler_label(s, llm_options) for s in names]
+    if len(set(labels)) != len(labels):
+        raise ValueError(
+            f"samplers must have distinct labels, got {labels}: the llm's model 'control' is "
+            "the llm-control sampler already; leave one of them out."
+        )
+    return labels, names
+
+
+def paired_comparisons(labels: Sequence[str], names: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``(sampler, other)`` label pairs of the paired section: ``llm`` against
+    ``llm-control`` first, then against every other sampler; then ``llm-control`` against
+    the samplers that are not LLMs.
+
+    Example:
+        >>> paired_comparisons(["llm-local", "llm-control", "gp"], ["llm", "llm-control", "gp"])
+        [('llm-local', 'llm-control'), ('llm-local', 'gp'), ('llm-control', 'gp')]
+    """
+    by_name = dict(zip(names, labels, strict=True))
+    plain = [by_name[n] for n in names if n not in ("llm", CONTROL)]
+    pairs: list[tuple[str, str]] = []
+    if "llm" in by_name:
+        controls = [by_name[CONTROL]] if CONTROL in by_name else []
+        pairs += [(by_name["llm"], other) for other in controls + plain]
+    if CONTROL in by_name:
+        pairs += [(by_name[CONTROL], other) for other in plain]
+    return pairs
 
 
 def _with_budget(llm_options: Mapping[str, Any] | None, n_trials: int) -> dict[str, Any]:
@@ -567,7 +643,9 @@ def _remember(
 ) -> None:
     """The study's place in the comparison, in user attributes the dashboard shows."""
     setup: dict[str, Any] = {SAMPLER_ATTR: label, SEED_ATTR: seed, OBJECTIVE_ATTR: objective}
-    if label.startswith("llm-"):
+    if label == CONTROL:
+        setup[MODEL_ATTR] = "control"
+    elif label.startswith("llm-"):
         model = llm_options.get("model") or default_model()
         setup[MODEL_ATTR] = model if isinstance(model, str) else str(getattr(model, "model", ""))
     attrs = study.user_attrs
@@ -588,6 +666,44 @@ def _needs_work(study: optuna.Study, n_trials: int, rescore: bool) -> bool:
     return RESCORED_ATTR not in attrs or attrs.get(RESCORED_TRIAL_ATTR) != study.best_trial.number
 
 
+def code_versions() -> str:
+    """The code a summary was computed with: this package's version and git commit (when it
+    runs from a checkout; ``+dirty`` with uncommitted changes), Optuna's and gymnasium's
+    versions.
+
+    Example:
+        >>> code_versions()  # doctest: +SKIP
+        'optuna-llm-sampler 0.1.0 (commit 1a2b3c4), optuna 5.0.0, gymnasium 1.4.0'
+    """
+    import importlib.metadata
+
+    from optuna_llm_sampler import __version__
+
+    commit = ""
+    try:
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        commit = f" (commit {head}{'+dirty' if dirty else ''})" if head else ""
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout (an installed wheel), or no git: the version says enough
+    parts = [f"optuna-llm-sampler {__version__}{commit}"]
+    for name in ("optuna", "gymnasium"):
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ", ".join(parts)
+
+
+def _git(*args: str) -> str:
+    """The output of ``git ARGS`` in the package's folder."""
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=True
+    )
+    return done.stdout.strip()
+
+
 def _summarize(
     storage: BaseStorage,
     keys: Sequence[tuple[str, int, str]],
@@ -597,7 +713,9 @@ def _summarize(
     out: Path,
     n_trials: int,
     threshold: float | None,
+    fail_below: float | None,
     direction: Direction,
+    pairs: Sequence[tuple[str, str]],
     plot: bool,
     errors: Sequence[str],
     failures: Mapping[str, str],
@@ -625,8 +743,24 @@ def _summarize(
         studies.append(stats)
         by_label[label] = (*by_label.get(label, ()), stats)
     rows = tuple(
-        sampler_stats(label, group, n_trials=n_trials, threshold=threshold)
+        sampler_stats(
+            label,
+            group,
+            n_trials=n_trials,
+            threshold=threshold,
+            fail_below=fail_below,
+            direction=direction,
+        )
         for label, group in by_label.items()
+    )
+    metrics = (["rescored_best"] if any(s.rescored is not None for s in studies) else []) + (
+        ["trials_to_threshold"] if threshold is not None else []
+    )
+    paired = tuple(
+        paired_stats(by_label[a], by_label[b], metric=metric, n_trials=n_trials)
+        for metric in metrics
+        for a, b in pairs
+        if by_label.get(a) and by_label.get(b)
     )
     plot_path = None
     if plot:
@@ -649,6 +783,9 @@ def _summarize(
         direction=direction,
         plot=plot_path.name if plot_path is not None else None,
         errors=errors,
+        paired=paired,
+        fail_below=fail_below,
+        versions=code_versions(),
     )
     return ComparisonResult(
         name=name,
@@ -663,6 +800,9 @@ def _summarize(
         summary_csv=write_summary_csv(
             out / "summary.csv", rows, n_trials=n_trials, threshold=threshold
         ),
+        paired=paired,
+        paired_csv=write_paired_csv(out / "paired.csv", paired) if paired else None,
+        fail_below=fail_below,
         studies_csv=write_studies_csv(
             out / "studies.csv", studies, n_trials=n_trials, threshold=threshold
         ),

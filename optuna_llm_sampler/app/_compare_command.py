@@ -7,6 +7,7 @@ import os
 import sys
 
 from optuna_llm_sampler.app._compare import compare
+from optuna_llm_sampler.app._compare import COMPARE_SAMPLER_NAMES
 from optuna_llm_sampler.app._compare import DEFAULT_SAMPLERS
 from optuna_llm_sampler.app._compare import default_storage
 from optuna_llm_sampler.app._compare_objectives import LinearPolicyFactory
@@ -15,13 +16,16 @@ from optuna_llm_sampler.app._compare_worker import dashboard_command
 from optuna_llm_sampler.app._llm_options import add_llm_flags
 from optuna_llm_sampler.app._llm_options import given_options
 from optuna_llm_sampler.app._llm_options import sampler_options
+from optuna_llm_sampler.app._named_samplers import CONTROL
 from optuna_llm_sampler.app._named_samplers import default_model
-from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
 from optuna_llm_sampler.rl import MOUNTAINCAR
 
 
 #: ``--threshold`` default per environment: MountainCarContinuous counts as solved at 90.
 DEFAULT_THRESHOLDS = {MOUNTAINCAR: 90.0}
+#: ``--fail-below`` default per environment: on MountainCarContinuous a re-scored best below 50
+#: is a failed seed (the do-nothing plateau scores 0, a solved policy about 93).
+DEFAULT_FAIL_LINES = {MOUNTAINCAR: 50.0}
 
 
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -39,7 +43,10 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
             "Run every sampler with every seed on a linear policy of a gymnasium environment "
             "(one study each, in one storage), re-score each study's best policy on fresh "
             "episodes, and write summary.md, summary.csv, studies.csv and best_so_far.png to "
-            "--out. Running the same command again resumes: finished studies are not redone."
+            "--out, with a paired section (each sampler against the others, seed by seed: "
+            "median difference, bootstrap interval, signed-rank p-value) in summary.md and "
+            "paired.csv. llm-control is the llm's set-up with random answers instead of the "
+            "model. Running the same command again resumes: finished studies are not redone."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -47,13 +54,27 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument(
         "--samplers",
         default=",".join(DEFAULT_SAMPLERS),
-        help=f"comma-separated, among {','.join(SAMPLER_NAMES)}",
+        help=f"comma-separated, among {','.join(COMPARE_SAMPLER_NAMES)} (llm-control: the llm's "
+        "set-up, preset and options with random answers instead of the model; no model needed)",
     )
     parser.add_argument(
-        "--model", default=None, help="LLM: gpt-4o, gemini-2.0-flash, local, ... (llm only)"
+        "--model",
+        default=None,
+        help="LLM: gpt-4o, gemini-2.0-flash, local, ... (llm; llm-control takes its set-up)",
     )
     parser.add_argument("--base-url", default=None, help="an OpenAI-compatible server (llm only)")
-    parser.add_argument("--seeds", default="5", help="a count (5: seeds 0-4) or a list 0,3,7")
+    parser.add_argument(
+        "--seeds",
+        default="20",
+        help="a count (20: seeds 0-19) or a list 0,3,7; the samplers that need no model run "
+        "all of them",
+    )
+    parser.add_argument(
+        "--llm-seeds",
+        type=int,
+        default=5,
+        help="the llm sampler runs the first LLM_SEEDS of --seeds (all if fewer)",
+    )
     parser.add_argument("--n-trials", type=int, default=100, help="trials per study")
     parser.add_argument("--out", default="compare", help="folder of the summary files")
     parser.add_argument(
@@ -66,6 +87,13 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         type=float,
         default=None,
         help=f"value counted as solved (default: 90 on {MOUNTAINCAR}, none elsewhere)",
+    )
+    parser.add_argument(
+        "--fail-below",
+        type=float,
+        default=None,
+        help="a re-scored best below it counts as a failed seed (default: 50 on "
+        f"{MOUNTAINCAR}, none elsewhere)",
     )
     parser.add_argument(
         "--n-jobs",
@@ -102,8 +130,12 @@ def _compare_command(args: argparse.Namespace) -> int:
     from optuna_llm_sampler.rl import default_param_names
 
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
-    if "llm" not in samplers and (args.model or args.base_url):
-        raise ValueError("--model and --base-url apply to the llm sampler only.")
+    if "llm" not in samplers and CONTROL not in samplers and args.model:
+        raise ValueError("--model applies to the llm and llm-control samplers only.")
+    if "llm" not in samplers and args.base_url:
+        raise ValueError("--base-url applies to the llm sampler only.")
+    if args.llm_seeds <= 0:
+        raise ValueError("--llm-seeds must be positive.")
     for flag in ("n_trials", "n_eval_episodes", "rescore_episodes", "max_steps"):
         if getattr(args, flag) <= 0:
             raise ValueError(f"--{flag.replace('_', '-')} must be positive.")
@@ -113,6 +145,9 @@ def _compare_command(args: argparse.Namespace) -> int:
     threshold = args.threshold
     if threshold is None:
         threshold = DEFAULT_THRESHOLDS.get(args.env)
+    fail_below = args.fail_below
+    if fail_below is None:
+        fail_below = DEFAULT_FAIL_LINES.get(args.env)
     model = args.model or default_model()
     llm_options = sampler_options(
         env=args.env, model=model, guidance=args.guidance, given=given_options(args)
@@ -131,6 +166,7 @@ def _compare_command(args: argparse.Namespace) -> int:
         name=args.env,
         samplers=samplers,
         seeds=_parse_seeds(args.seeds),
+        llm_seeds=args.llm_seeds,
         n_trials=args.n_trials,
         storage=getattr(args, "storage", None),
         out=args.out,
@@ -138,6 +174,7 @@ def _compare_command(args: argparse.Namespace) -> int:
         n_startup_trials=args.n_startup_trials,
         n_jobs=args.n_jobs,
         threshold=threshold,
+        fail_below=fail_below,
         rescore=LinearPolicyRescore(
             args.env, n_episodes=args.rescore_episodes, max_steps=args.max_steps, bias=args.bias
         ),
@@ -147,7 +184,13 @@ def _compare_command(args: argparse.Namespace) -> int:
     print()
     print(result.table())
     print()
-    for path in (result.summary_md, result.summary_csv, result.studies_csv, result.plot):
+    paired = result.paired_table()
+    if paired is not None:
+        print("Paired, seed by seed (sampler - against; see summary.md):")
+        print(paired)
+        print()
+    paths = (result.summary_md, result.summary_csv, result.paired_csv, result.studies_csv)
+    for path in (*paths, result.plot):
         if path is not None:
             print(f"wrote {path}")
     print(f"took {result.elapsed_s:.1f} s; watch it: {dashboard_command(result.storage)}")

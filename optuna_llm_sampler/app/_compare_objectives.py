@@ -13,6 +13,25 @@ from optuna_llm_sampler.rl import MOUNTAINCAR
 # Seed s plays episodes from s * EPISODE_SEED_STRIDE on, so studies of different seeds never share
 # an episode (a study uses n_trials * n_eval_episodes of them: 2,000 for 100 x 20).
 EPISODE_SEED_STRIDE = 1_000_000
+#: Seeds of a study are below this: its episodes then stay below reset seed 2**31.
+MAX_STUDY_SEED = 2**31 // EPISODE_SEED_STRIDE
+
+
+def episode_seed(seed: int) -> int:
+    """The first reset seed of the evaluation episodes of the study of ``seed``, in ``run``,
+    ``compare`` and the benchmarks: ``seed * 1,000,000``, so seed ``s`` plays the same episodes
+    everywhere and studies of different seeds never share one.
+
+    Raises:
+        ValueError: ``seed`` is not in ``[0, 2147)``.
+
+    Example:
+        >>> episode_seed(3)
+        3000000
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_STUDY_SEED:
+        raise ValueError(f"seed must be an integer in [0, {MAX_STUDY_SEED}), got {seed!r}.")
+    return seed * EPISODE_SEED_STRIDE
 
 
 @dataclass(frozen=True)
@@ -44,7 +63,7 @@ class LinearPolicyFactory:
             low=self.low,
             high=self.high,
             bias=self.bias,
-            seed=seed * EPISODE_SEED_STRIDE,
+            seed=episode_seed(seed),
         )
 
 

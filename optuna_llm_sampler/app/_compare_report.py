@@ -1,4 +1,5 @@
-"""Files of a comparison: ``summary.md``, ``summary.csv``, ``studies.csv``, ``best_so_far.png``."""
+"""Files of a comparison: ``summary.md``, ``summary.csv``, ``paired.csv``, ``studies.csv``,
+``best_so_far.png``."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import numpy as np
 from optuna_llm_sampler.app._compare_stats import best_so_far_matrix
 from optuna_llm_sampler.app._compare_stats import checkpoints
 from optuna_llm_sampler.app._compare_stats import Direction
+from optuna_llm_sampler.app._compare_stats import PairedStats
 from optuna_llm_sampler.app._compare_stats import SamplerStats
 from optuna_llm_sampler.app._compare_stats import Spread
 from optuna_llm_sampler.app._compare_stats import StudyStats
 from optuna_llm_sampler.app._compare_worker import dashboard_command
 from optuna_llm_sampler.app._install import install_hint
+from optuna_llm_sampler.app._named_samplers import CONTROL
 
 
 _SPREAD_FIELDS = ("median", "q1", "q3", "min", "max")
@@ -28,6 +31,11 @@ def _spread_columns(prefix: str, spread: Spread | None) -> dict[str, Any]:
     if spread is None:
         return {f"{prefix}_{name}": "" for name in _SPREAD_FIELDS}
     return {f"{prefix}_{name}": _number(getattr(spread, name)) for name in _SPREAD_FIELDS}
+
+
+def _interval_columns(prefix: str, interval: tuple[float, float] | None) -> dict[str, Any]:
+    low, high = interval if interval is not None else (None, None)
+    return {f"{prefix}_ci_low": _number(low), f"{prefix}_ci_high": _number(high)}
 
 
 def _number(value: float | int | None) -> str:
@@ -42,9 +50,12 @@ def write_summary_csv(
     path: Path, rows: Sequence[SamplerStats], *, n_trials: int, threshold: float | None
 ) -> Path:
     """One row per sampler: ``*_median``, ``*_q1``, ``*_q3``, ``*_min``, ``*_max`` of each number
-    over seeds. Trials to the threshold are ``inf`` for seeds that ran all their trials without
-    reaching it; ``seeds_failed`` counts the seeds whose study stopped on an error and
-    ``seeds_unfinished`` those left out of the trials to the threshold (failed or short)."""
+    over seeds, and ``*_ci_low``, ``*_ci_high``: the bootstrap 95% interval of the median, for
+    the trials to the threshold and the re-scored best. Trials to the threshold are ``inf`` for
+    seeds that ran all their trials without reaching it; ``seeds_failed`` counts the seeds whose
+    study stopped on an error, ``seeds_unfinished`` those left out of the trials to the threshold
+    (failed or short), and ``seeds_below_fail`` those whose re-scored best fails the failure
+    line."""
     records: list[dict[str, Any]] = []
     for row in rows:
         record: dict[str, Any] = {
@@ -60,7 +71,10 @@ def write_summary_csv(
         record["seeds_failed"] = row.failed
         record["seeds_unfinished"] = row.unfinished if threshold is not None else ""
         record.update(_spread_columns("trials_to_threshold", row.trials_to_threshold))
+        record.update(_interval_columns("trials_to_threshold", row.trials_interval))
         record.update(_spread_columns("rescored_best", row.rescored))
+        record.update(_interval_columns("rescored_best", row.rescored_interval))
+        record["seeds_below_fail"] = _number(row.below_fail)
         record.update(_spread_columns("sampler_ms_per_trial", row.sampler_ms))
         record.update(_spread_columns("objective_ms_per_trial", row.objective_ms))
         for key in ("calls", "tokens", "fallbacks", "latency_s_per_call"):
@@ -121,29 +135,124 @@ def _write_csv(path: Path, records: Sequence[dict[str, Any]]) -> None:
         writer.writerows(records)
 
 
-def summary_table(rows: Sequence[SamplerStats], *, n_trials: int, threshold: float | None) -> str:
-    """The main table in Markdown: one row per sampler, ``median [q1, q3]`` over seeds."""
+def summary_table(
+    rows: Sequence[SamplerStats],
+    *,
+    n_trials: int,
+    threshold: float | None,
+    fail_below: float | None = None,
+    direction: Direction = "maximize",
+) -> str:
+    """The main table in Markdown: one row per sampler, ``median [q1, q3]`` over seeds, and the
+    bootstrap 95% interval of the median for the trials to the threshold and the re-scored
+    best."""
     marks = checkpoints(n_trials)
-    header = ["sampler", *(f"best @{n}" for n in marks)]
+    header = ["sampler", "seeds", *(f"best @{n}" for n in marks)]
     if threshold is not None:
-        header += [f"trials to {_threshold_text(threshold)}", "seeds reaching it"]
-    if any(r.rescored is not None for r in rows):
-        header.append("best re-scored")
+        header += [f"trials to {_threshold_text(threshold)}", "95% CI", "seeds reaching it"]
+    rescored = any(r.rescored is not None for r in rows)
+    if rescored:
+        header += ["best re-scored", "95% CI"]
+    if rescored and fail_below is not None:
+        worse = "<" if direction == "maximize" else ">"
+        header.append(f"seeds {worse} {_threshold_text(fail_below)}")
     header.append("sampler ms/trial")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [r.sampler, *(r.best_at[n].format(1) for n in marks)]
-        if threshold is not None and r.trials_to_threshold is not None:
+        cells = [r.sampler, str(len(r.seeds)), *(r.best_at[n].format(1) for n in marks)]
+        if threshold is not None:
             failed = f" ({r.failed} failed)" if r.failed else ""
+            spread = r.trials_to_threshold
             cells += [
-                r.trials_to_threshold.format(0, above=n_trials),
+                spread.format(0, above=n_trials) if spread is not None else "–",
+                _interval_text(r.trials_interval, 0, above=n_trials),
                 f"{r.reached}/{len(r.seeds)}{failed}",
             ]
-        if any(x.rescored is not None for x in rows):
+        if rescored:
             cells.append(r.rescored.format(1) if r.rescored is not None else "–")
+            cells.append(_interval_text(r.rescored_interval, 1))
+        if rescored and fail_below is not None:
+            counted = r.rescored.n if r.rescored is not None else 0
+            cells.append(f"{r.below_fail}/{counted}" if r.below_fail is not None else "–")
         cells.append(r.sampler_ms.format(1))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _interval_text(
+    interval: tuple[float, float] | None, digits: int, *, above: int | None = None
+) -> str:
+    """``"[low, high]"``, values beyond ``above`` as ``">above"``; ``"–"`` without one."""
+    if interval is None or any(math.isnan(v) for v in interval):
+        return "–"
+    low, high = (_value_text(v, digits, above=above) for v in interval)
+    return f"[{low}, {high}]"
+
+
+def _value_text(value: float, digits: int, *, above: int | None = None) -> str:
+    """``value`` with ``digits`` decimals (no ``-0.0``), beyond ``above`` as ``">above"``."""
+    if math.isnan(value):
+        return "–"
+    if above is not None and value > above:
+        return f">{above}"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+_METRIC_NAMES = {"rescored_best": "best re-scored", "trials_to_threshold": "trials to threshold"}
+
+
+def paired_table(
+    paired: Sequence[PairedStats], *, direction: Direction = "maximize"
+) -> str | None:
+    """The paired section in Markdown: per pair and metric, the median of the per-seed
+    differences, its bootstrap 95% interval, the seeds where each side won, the signed-rank
+    p-value; ``None`` without pairs."""
+    if not paired:
+        return None
+    lines = [
+        "| sampler | against | metric | seeds | median difference | 95% CI | higher / lower "
+        "| signed-rank p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in paired:
+        digits = 0 if p.metric == "trials_to_threshold" else 1
+        cells = [
+            p.sampler,
+            p.other,
+            _METRIC_NAMES.get(p.metric, p.metric),
+            str(len(p.seeds)),
+            _value_text(p.median, digits),
+            _interval_text((p.low, p.high), digits),
+            f"{p.higher} / {p.lower}",
+            "–" if math.isnan(p.p_value) else f"{p.p_value:.3g}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_paired_csv(path: Path, paired: Sequence[PairedStats]) -> Path:
+    """One row per pair and metric: ``sampler``, ``other``, ``metric``, ``n_seeds``, ``seeds``,
+    ``median_difference`` (``sampler - other``), ``ci_low``, ``ci_high``, ``higher``,
+    ``lower``, ``p_value`` (signed-rank, two-sided)."""
+    records = [
+        {
+            "sampler": p.sampler,
+            "other": p.other,
+            "metric": p.metric,
+            "n_seeds": len(p.seeds),
+            "seeds": " ".join(str(s) for s in p.seeds),
+            "median_difference": _number(p.median),
+            "ci_low": _number(p.low),
+            "ci_high": _number(p.high),
+            "higher": p.higher,
+            "lower": p.lower,
+            "p_value": _number(p.p_value),
+        }
+        for p in paired
+    ]
+    _write_csv(path, records)
+    return path
 
 
 def llm_table(rows: Sequence[SamplerStats]) -> str | None:
@@ -184,20 +293,39 @@ def write_summary_md(
     direction: Direction,
     plot: str | None,
     errors: Sequence[str] = (),
+    paired: Sequence[PairedStats] = (),
+    fail_below: float | None = None,
+    versions: str | None = None,
 ) -> Path:
-    """The summary in Markdown: setup, the main table, the LLM's cost, how to read them."""
+    """The summary in Markdown: setup, the main table, the paired section, the LLM's cost, how
+    to read them."""
     seeds = sorted({s.seed for s in studies})
+    counts = sorted({len(r.seeds) for r in rows})
+    per_sampler = (
+        f"{len(seeds)} seeds ({_seed_ranges(seeds)})"
+        if len(counts) == 1
+        else f"{len(seeds)} seeds ({_seed_ranges(seeds)}; a sampler that asks a model runs on "
+        "the first of them, see the seeds column)"
+    )
     short = [s for s in studies if s.n_complete < n_trials or s.error is not None]
     better = "≥" if direction == "maximize" else "≤"
     parts = [
         f"# Sampler comparison: {title}",
         "",
-        f"{len(seeds)} seeds ({', '.join(map(str, seeds))}) × {n_trials} trials per sampler, "
+        f"{per_sampler} × {n_trials} trials per sampler, "
         f"{direction}. Cells are the median over seeds, with the first and third quartiles in "
-        "brackets (the inter-quartile range). Computed from the storage; open it with "
-        f"`{dashboard_command(storage)}`.",
+        "brackets (the inter-quartile range); a **95% CI** is a bootstrap interval of the "
+        "median (10,000 resamples of the seeds, drawn from a fixed seed). Computed from the "
+        f"storage; open it with `{dashboard_command(storage)}`."
+        + (f" Code and versions: {versions}." if versions else ""),
         "",
-        summary_table(rows, n_trials=n_trials, threshold=threshold),
+        summary_table(
+            rows,
+            n_trials=n_trials,
+            threshold=threshold,
+            fail_below=fail_below,
+            direction=direction,
+        ),
         "",
         "- **best @n**: the best value among the first n complete trials.",
     ]
@@ -215,12 +343,36 @@ def write_summary_md(
             "- **best re-scored**: the study's best trial evaluated again on fresh episodes (its "
             "best value overstates it: it is the maximum of many noisy estimates)."
         )
+    if fail_below is not None and any(r.rescored is not None for r in rows):
+        worse = "<" if direction == "maximize" else ">"
+        parts.append(
+            f"- **seeds {worse} {_threshold_text(fail_below)}**: seeds whose re-scored best "
+            "fails this line (e.g. stuck on a plateau)."
+        )
     parts.append(
         "- **sampler ms/trial**: wall time of a trial minus the objective's own time "
         "(`datetime_complete - datetime_start - objective_s`), i.e. sampling plus storage; "
         "the median over a study's trials, so one-off costs of a fresh worker process "
         "(imports) do not count."
     )
+    pairs = paired_table(paired, direction=direction)
+    if pairs is not None:
+        parts += [
+            "",
+            "## Paired: each sampler against the others, seed by seed",
+            "",
+            "On the seeds both samplers ran (the same seed means the same startup points and the "
+            "same evaluation episodes), the difference *sampler − against* per seed: its median, "
+            "a bootstrap 95% interval of that median, the seeds where the sampler's value was "
+            "higher and lower, and the two-sided p-value of Wilcoxon's signed-rank test (seeds "
+            "with no difference left out). For the re-scored best a positive difference favours "
+            "the sampler when maximizing; for trials to the threshold a negative one does (a "
+            f"seed that never reached it counts as {n_trials + 1}). `llm-control` is the `llm` "
+            "set-up with random answers instead of the model: the model's own contribution is "
+            "its difference from `llm-control`.",
+            "",
+            pairs,
+        ]
     table = llm_table(rows)
     if table is not None:
         parts += ["", "## LLM cost per study", "", table]
@@ -236,9 +388,26 @@ def write_summary_md(
         # Errors of no study here (a comparison's own, from Python) are listed as they are.
         listed = {s.study_name for s in studies if s.error}
         parts += [f"- {e}" for e in errors if e.split(":", 1)[0] not in listed]
-    parts += ["", "Per-seed numbers: `studies.csv`; per-sampler numbers: `summary.csv`.", ""]
+    parts += [
+        "",
+        "Per-seed numbers: `studies.csv`; per-sampler numbers: `summary.csv`"
+        + ("; paired differences: `paired.csv`." if paired else "."),
+        "",
+    ]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _seed_ranges(seeds: Sequence[int]) -> str:
+    """``0-19`` for a run of seeds, else the seeds listed.
+
+    Example:
+        >>> _seed_ranges([0, 1, 2, 3]), _seed_ranges([0, 3, 7])
+        ('0-3', '0, 3, 7')
+    """
+    if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def plot_best_so_far(
@@ -278,7 +447,18 @@ def plot_best_so_far(
         q1, median, q3 = (_nanpercentile(matrix, q) for q in (25, 50, 75))
         color = f"C{i % 10}"
         label = f"{sampler} ({len(studies)} seeds)"
-        ax.plot(x, median, color=color, linewidth=2, drawstyle="steps-post", label=label)
+        # The control is drawn beside the LLM it controls: the same colour as the LLM before it
+        # would hide it, so its own colour and a dashed line.
+        style = "--" if sampler == CONTROL else "-"
+        ax.plot(
+            x,
+            median,
+            color=color,
+            linewidth=2,
+            linestyle=style,
+            drawstyle="steps-post",
+            label=label,
+        )
         ax.fill_between(x, q1, q3, color=color, alpha=0.18, linewidth=0, step="post")
         # The first trials are often far worse than the rest: scale the axis from trial 5 on.
         tail = slice(min(n_trials, 5) - 1, None)

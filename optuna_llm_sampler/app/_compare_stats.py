@@ -236,6 +236,11 @@ class SamplerStats:
         failed: Seeds whose study stopped on an error.
         unfinished: Seeds left out of ``trials_to_threshold``: failed or short, and below the
             threshold when they stopped.
+        trials_interval: A bootstrap 95% interval of the median of ``trials_to_threshold``
+            (:func:`bootstrap_median_interval`), or ``None``.
+        rescored_interval: The same for the median re-scored best, or ``None``.
+        below_fail: Seeds whose re-scored best fails the failure line (below it when
+            maximizing), or ``None`` without a line or without re-scores.
     """
 
     sampler: str
@@ -249,14 +254,26 @@ class SamplerStats:
     llm: dict[str, Spread] | None
     failed: int = 0
     unfinished: int = 0
+    trials_interval: tuple[float, float] | None = None
+    rescored_interval: tuple[float, float] | None = None
+    below_fail: int | None = None
 
 
 def sampler_stats(
-    sampler: str, studies: Sequence[StudyStats], *, n_trials: int, threshold: float | None
+    sampler: str,
+    studies: Sequence[StudyStats],
+    *,
+    n_trials: int,
+    threshold: float | None,
+    fail_below: float | None = None,
+    direction: Direction = "maximize",
 ) -> SamplerStats:
-    """Aggregate one sampler's :class:`StudyStats` over seeds."""
+    """Aggregate one sampler's :class:`StudyStats` over seeds.
+
+    ``fail_below`` is the failure line of the re-scored best (counted in ``below_fail``).
+    """
     best_at = {n: Spread.of(s.best_at(n) for s in studies) for n in checkpoints(n_trials)}
-    to_threshold = None
+    to_threshold = trials_interval = None
     reached = unfinished = 0
     if threshold is not None:
         reached = sum(s.trials_to_threshold is not None for s in studies)
@@ -264,13 +281,11 @@ def sampler_stats(
         # short might have reached the threshold later.
         counted = [s for s in studies if s.trials_to_threshold is not None or s.finished]
         unfinished = len(studies) - len(counted)
-        to_threshold = Spread.of(
-            (
-                math.inf if s.trials_to_threshold is None else s.trials_to_threshold
-                for s in counted
-            ),
-            method="higher",
-        )
+        counts = [
+            math.inf if s.trials_to_threshold is None else s.trials_to_threshold for s in counted
+        ]
+        to_threshold = Spread.of(counts, method="higher")
+        trials_interval = bootstrap_median_interval(counts) if counts else None
     rescored_values = [s.rescored for s in studies if s.rescored is not None]
     llm = None
     if any(s.usage.llm_trials for s in studies):
@@ -296,6 +311,13 @@ def sampler_stats(
         llm=llm,
         failed=sum(s.error is not None for s in studies),
         unfinished=unfinished,
+        trials_interval=trials_interval,
+        rescored_interval=bootstrap_median_interval(rescored_values) if rescored_values else None,
+        below_fail=(
+            count_below(rescored_values, fail_below, direction)
+            if fail_below is not None and rescored_values
+            else None
+        ),
     )
 
 
@@ -307,3 +329,196 @@ def best_so_far_matrix(studies: Sequence[StudyStats], n_trials: int) -> np.ndarr
         curve = s.best_so_far[:n_trials]
         matrix[i, : len(curve)] = curve
     return matrix
+
+
+#: Resamples of a bootstrap interval, and the seed of their draws: a fixed seed, so that a
+#: summary computed again from the same storage prints the same intervals.
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+#: SciPy's ``wilcoxon(method="auto")`` choice, followed here: the null distribution is exact for
+#: up to 50 differences without ties or zeros, and for up to 13 with them (all sign flips); beyond,
+#: the normal approximation with the tie correction.
+EXACT_SIGNED_RANK_MAX_N = 50
+EXACT_WITH_TIES_MAX_N = 13
+
+
+def bootstrap_median_interval(
+    values: Iterable[float | None],
+    *,
+    level: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """A percentile-bootstrap interval of the median of ``values`` (``None`` and NaN left out;
+    ``inf``, a seed that never reached a threshold, kept).
+
+    The same values give the same interval: the resamples are drawn from ``seed``. The median of
+    a resample of an even count is the upper middle value when ``values`` hold ``inf`` (as
+    :meth:`Spread.of` does for counts), else the mean of the two middle values.
+
+    Example:
+        >>> bootstrap_median_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+        (1.0, 5.0)
+        >>> bootstrap_median_interval([])
+        (nan, nan)
+    """
+    array = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if array.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    draws = np.sort(array[rng.integers(0, array.size, size=(resamples, array.size))], axis=1)
+    n = array.size
+    if n % 2 or np.isinf(array).any():
+        medians = draws[:, n // 2]
+    else:
+        medians = (draws[:, n // 2 - 1] + draws[:, n // 2]) / 2
+    tail = (1 - level) / 2 * 100
+    method = "higher" if np.isinf(array).any() else "linear"
+    low, high = np.percentile(medians, [tail, 100 - tail], method=method)  # type: ignore[call-overload]
+    return float(low), float(high)
+
+
+def signed_rank_p_value(differences: Iterable[float]) -> float:
+    """The two-sided p-value of Wilcoxon's signed-rank test that ``differences`` are centred
+    on 0, as ``scipy.stats.wilcoxon`` computes it by default (``zero_method="wilcox"``: zeros
+    are left out of the ranks; no continuity correction; ``method="auto"``): the exact null
+    distribution for at most 50 differences without ties or zeros, or at most 13 with them
+    (every sign flip of the ranks), else the normal approximation with the tie correction. NaN
+    when no difference is non-zero.
+
+    Written with numpy only, so ``compare`` needs no SciPy; checked against SciPy in the tests.
+
+    Example:
+        >>> round(signed_rank_p_value([1.0, 2.0, 3.0, 4.0, 5.0]), 4)
+        0.0625
+    """
+    d = np.array([x for x in differences if not math.isnan(x)], dtype=float)
+    n_all = d.size
+    d = d[d != 0]
+    n = d.size
+    if n == 0:
+        return math.nan
+    ranks = _average_ranks(np.abs(d))
+    r_plus = float(ranks[d > 0].sum())
+    ties = np.unique(np.abs(d), return_counts=True)[1]
+    plain = n == n_all and bool((ties == 1).all())
+    if n_all <= EXACT_SIGNED_RANK_MAX_N and (plain or n_all <= EXACT_WITH_TIES_MAX_N):
+        # Average ranks are multiples of 1/2: on the doubled ranks, the counts of sign flips by
+        # the sum of the positive ranks are the exact null distribution of R+.
+        doubled = np.rint(2 * ranks).astype(int)
+        counts = np.zeros(int(doubled.sum()) + 1)
+        counts[0] = 1
+        for k in doubled:
+            counts[k:] = counts[k:] + counts[: counts.size - k].copy()
+        total = counts.sum()
+        w = int(round(2 * r_plus))
+        p_low, p_high = counts[: w + 1].sum() / total, counts[w:].sum() / total
+        return float(min(1.0, 2 * min(p_low, p_high)))
+    mean = n * (n + 1) / 4
+    variance = n * (n + 1) * (2 * n + 1) / 24 - float((ties**3 - ties).sum()) / 48
+    if variance <= 0:
+        return math.nan
+    z = (r_plus - mean) / math.sqrt(variance)
+    return float(min(1.0, math.erfc(abs(z) / math.sqrt(2))))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values``, ties given the mean of the ranks they span."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(values.size)
+    sorted_values = values[order]
+    start = 0
+    for end in range(1, values.size + 1):
+        if end == values.size or sorted_values[end] != sorted_values[start]:
+            ranks[order[start:end]] = (start + 1 + end) / 2
+            start = end
+    return ranks
+
+
+@dataclass(frozen=True)
+class PairedStats:
+    """One sampler against another on the seeds both ran: the per-seed differences.
+
+    Attributes:
+        sampler: The sampler compared (``llm-local``...).
+        other: The sampler it is compared with (``llm-control``, ``random``...).
+        metric: ``"rescored_best"`` or ``"trials_to_threshold"`` (a seed that never reached the
+            threshold counts as ``n_trials + 1``, so a difference is always a number).
+        seeds: The seeds both have a value for.
+        median: The median of ``sampler - other`` over those seeds.
+        low: The lower end of the median's bootstrap 95% interval.
+        high: The upper end.
+        p_value: The signed-rank p-value (:func:`signed_rank_p_value`); NaN when every
+            difference is 0.
+        higher: Seeds where ``sampler`` has the higher value.
+        lower: Seeds where it has the lower value.
+    """
+
+    sampler: str
+    other: str
+    metric: str
+    seeds: tuple[int, ...]
+    median: float
+    low: float
+    high: float
+    p_value: float
+    higher: int
+    lower: int
+
+
+def paired_stats(
+    sampler: Sequence[StudyStats],
+    other: Sequence[StudyStats],
+    *,
+    metric: str,
+    n_trials: int,
+) -> PairedStats:
+    """Compare ``sampler``'s studies with ``other``'s, seed by seed, on ``metric``.
+
+    Example:
+        >>> paired = paired_stats(llm, control, metric="rescored_best",
+        ...                       n_trials=60)  # doctest: +SKIP
+        >>> paired.median, (paired.low, paired.high), paired.p_value  # doctest: +SKIP
+    """
+    mine = {s.seed: _metric(s, metric, n_trials) for s in sampler}
+    theirs = {s.seed: _metric(s, metric, n_trials) for s in other}
+    seeds = tuple(
+        seed
+        for seed in sorted(set(mine) & set(theirs))
+        if mine[seed] is not None and theirs[seed] is not None
+    )
+    diffs = np.array([float(mine[s]) - float(theirs[s]) for s in seeds])  # type: ignore[arg-type]
+    low, high = bootstrap_median_interval(diffs.tolist())
+    return PairedStats(
+        sampler=sampler[0].sampler if sampler else "",
+        other=other[0].sampler if other else "",
+        metric=metric,
+        seeds=seeds,
+        median=float(np.median(diffs)) if diffs.size else math.nan,
+        low=low,
+        high=high,
+        p_value=signed_rank_p_value(diffs.tolist()),
+        higher=int((diffs > 0).sum()),
+        lower=int((diffs < 0).sum()),
+    )
+
+
+def _metric(study: StudyStats, metric: str, n_trials: int) -> float | None:
+    if metric == "rescored_best":
+        return study.rescored
+    if metric == "trials_to_threshold":
+        if study.trials_to_threshold is not None:
+            return float(study.trials_to_threshold)
+        return float(n_trials + 1) if study.finished else None
+    raise ValueError(f"metric must be 'rescored_best' or 'trials_to_threshold', got {metric!r}.")
+
+
+def count_below(values: Iterable[float | None], line: float, direction: Direction) -> int:
+    """Seeds whose value fails the line: below it when maximizing, above when minimizing.
+
+    Example:
+        >>> count_below([0.0, 93.1, 49.9, None], 50, "maximize")
+        2
+    """
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(v < line if direction == "maximize" else v > line for v in kept)

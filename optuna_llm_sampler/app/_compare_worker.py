@@ -286,22 +286,18 @@ def run_task(
 def paired_llm_options(task: StudyTask) -> dict[str, Any]:
     """The LLM sampler's options for ``task``, its startup trials drawn as ``random`` draws them.
 
-    The LLM's startup and fallback points come from ``RandomSampler(seed)``, the ``random``
-    sampler of the same seed, so an ``llm`` study and a ``random`` study of one seed start from the
-    same points and their difference is the LLM's. (``run``, where several workers share a seed,
-    keeps the library's default of a random stream per trial.)
+    The startup and fallback points of ``llm`` and ``llm-control`` come from
+    :func:`~optuna_llm_sampler.app._named_samplers.startup_sampler` of the seed, the ``random``
+    sampler of the same seed (and ``run``'s), so the studies of one seed start from the same
+    points and their difference is the LLM's. With a base sampler in control (``base_sampler``,
+    ``preset="advised"``) the base draws the startup, as it does alone on the same seed.
     """
-    import optuna
+    from optuna_llm_sampler.app._named_samplers import llm_base_sampler
+    from optuna_llm_sampler.app._named_samplers import startup_sampler
 
-    from optuna_llm_sampler._options import PRESETS
-
-    preset = PRESETS.get(str(task.llm_options.get("preset", "auto")))
-    if task.llm_options.get("base_sampler") or (preset is not None and preset.base_sampler):
+    if llm_base_sampler(task.llm_options) is not None:
         return dict(task.llm_options)  # a base sampler in control draws its own startup
-    return {
-        "independent_sampler": optuna.samplers.RandomSampler(seed=task.seed),
-        **task.llm_options,
-    }
+    return {"independent_sampler": startup_sampler(task.seed), **task.llm_options}
 
 
 def rescore_best(study: optuna.Study, rescore: Rescore) -> float | None:

@@ -13,6 +13,8 @@ import optuna
 from optuna.trial import TrialState
 
 from optuna_llm_sampler._records import llm_usage
+from optuna_llm_sampler._records import OUTAGE_TRIALS
+from optuna_llm_sampler._records import provider_outage
 from optuna_llm_sampler.app._llm_options import python_call
 from optuna_llm_sampler.app._llm_options import sampler_options
 from optuna_llm_sampler.app._named_samplers import make_sampler
@@ -192,6 +194,7 @@ def _add_startup_points(
 
 def _objective(config: RunConfig, names: tuple[str, ...]) -> Callable[[optuna.Trial], float]:
     """The linear-policy objective, uploading each trial's rollout with ``--artifacts``."""
+    from optuna_llm_sampler.app._compare_objectives import episode_seed
     from optuna_llm_sampler.rl import linear_policy_objective
 
     objective = linear_policy_objective(
@@ -202,7 +205,7 @@ def _objective(config: RunConfig, names: tuple[str, ...]) -> Callable[[optuna.Tr
         high=config.high,
         param_names=names,
         bias=config.bias,
-        seed=config.seed,
+        seed=episode_seed(config.seed),  # compare's episodes of this seed
     )
     if not config.artifacts:
         return objective
@@ -233,6 +236,14 @@ def _summarize(
         )
         rescored_mean, rescored_std = result.mean, result.std
         study.set_user_attr("best_rescored_mean", round(result.mean, 4))
+    usage = llm_usage(study)
+    trials = study.get_trials(deepcopy=False)
+    # A run with fewer LLM trials than OUTAGE_TRIALS is judged on the ones it had.
+    outage = (
+        provider_outage(trials, first=min(OUTAGE_TRIALS, usage.llm_trials))
+        if usage.llm_trials
+        else None
+    )
     return RunSummary(
         study_name=study.study_name,
         storage=config.storage,
@@ -241,10 +252,11 @@ def _summarize(
         best_params=best_params or {},
         rescored_mean=rescored_mean,
         rescored_std=rescored_std,
-        usage=llm_usage(study),
+        usage=usage,
         model=model,
         artifacts=config.artifacts,
-        fallback_groups=group_fallbacks(study.get_trials(deepcopy=False)),
+        fallback_groups=group_fallbacks(trials),
+        outage=outage.message() if outage else None,
     )
 
 

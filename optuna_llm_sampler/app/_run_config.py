@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_llm_sampler._records import FALLBACK
 from optuna_llm_sampler._records import LLMUsage
+from optuna_llm_sampler.app._compare_objectives import MAX_STUDY_SEED
 from optuna_llm_sampler.app._named_samplers import default_model
 from optuna_llm_sampler.app._named_samplers import SAMPLER_NAMES
 from optuna_llm_sampler.providers import redact_url
@@ -47,7 +48,8 @@ class RunConfig:
         bias: Add a bias per action to the policy.
         storage: Optuna storage URL, or ``journal:PATH``.
         study_name: ``None`` derives one from the env, sampler and seed.
-        seed: Seeds the sampler and the evaluation episodes.
+        seed: Seeds the sampler and the evaluation episodes, in ``[0, 2147)``: the same startup
+            points and episodes as ``compare``'s studies of the seed.
         artifacts: A folder for per-trial rollouts and policies (Optuna artifacts).
         warmup_dir: A folder of the tutorial's ``warmup_rollout_N.txt`` files to start from.
         max_total_tokens: Study-wide LLM token budget.
@@ -110,6 +112,8 @@ class RunConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be positive.")
         if self.n_startup_trials < 0:
             raise ValueError("--n-startup-trials must be non-negative.")
+        if not 0 <= self.seed < MAX_STUDY_SEED:  # compare's episodes of the seed exist
+            raise ValueError(f"--seed must be in [0, {MAX_STUDY_SEED}), got {self.seed}.")
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
             raise ValueError(f"--low must be below --high, got {self.low} and {self.high}.")
         if self.sampler != "llm" and (self.model or self.base_url):
@@ -201,6 +205,9 @@ class RunSummary:
     model: str | None
     artifacts: str | None
     fallback_groups: tuple[FallbackGroup, ...] = ()
+    # Set when the first LLM trials all fell back for the same provider reason
+    # (ProviderOutage.message()): `run` then exits non-zero.
+    outage: str | None = None
 
     def fallbacks_text(self) -> str:
         """The fallbacks by reason, one line: ``5 provider error: ...; 2 no usable answer ...``.
@@ -236,6 +243,8 @@ class RunSummary:
             )
         if self.fallback_groups:
             out.append(f"fallbacks: {self.fallbacks_text()}")
+        if self.outage:
+            out.append(f"error: {self.outage}")
         out.append(f"watch it: {dashboard_command(self.storage, self.artifacts)}")
         return out
 

@@ -100,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_study(config, create_only=args.create_only)
     for line in summary.lines():
         print(line)
-    return 0
+    # A study whose LLM never answered is a random search: not a success.
+    return 1 if summary.outage else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``optuna-llm-sampler`` console script.
 
     Every error a user can cause (a bad flag, a missing file, study, key or optional module) is
-    one line on stderr and exit status 2; Ctrl-C is one line and 130. No traceback.
+    one line on stderr and exit status 2; Ctrl-C is one line and 130. No traceback. A ``run``
+    whose first LLM trials all fell back for the same provider reason ends with status 1.
 
     Example:
         >>> main(["run", "--sampler", "random", "--n-trials", "5"])  # doctest: +SKIP

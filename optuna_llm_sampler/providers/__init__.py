@@ -7,6 +7,7 @@ from optuna_llm_sampler.providers._base import ProviderConfigError
 from optuna_llm_sampler.providers._base import ProviderError
 from optuna_llm_sampler.providers._base import ProviderUnavailableError
 from optuna_llm_sampler.providers._cache import ResponseCache
+from optuna_llm_sampler.providers._control import RandomProposer
 from optuna_llm_sampler.providers._gemini import GeminiClient
 from optuna_llm_sampler.providers._keys import redact_url
 from optuna_llm_sampler.providers._llamacpp import LlamaCppClient
@@ -26,6 +27,7 @@ __all__ = [
     "ProviderConfigError",
     "ProviderError",
     "ProviderUnavailableError",
+    "RandomProposer",
     "ResponseCache",
     "ScriptedClient",
     "create_client",

@@ -72,8 +72,9 @@ _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
 JsonMode = Literal["auto", "json_schema", "json_object", "off"]
 JSON_MODES: tuple[str, ...] = ("auto", "json_schema", "json_object", "off")
-# What "auto" falls back to when a server rejects a structured-output request.
-_DOWNGRADE = {"json_schema": "json_object", "json_object": "off"}
+# What "auto" falls back to when a server rejects a structured-output request (a provider with
+# more shapes, such as OpenAI-compatible servers, sets its own ``_fallbacks``).
+_DOWNGRADE: Mapping[str, str] = {"json_schema": "json_object", "json_object": "off"}
 _ROLES = ("system", "user", "assistant")
 # A host name as the HTTP libraries take it: ASCII labels (IDNs in their xn-- form).
 _HOST = re.compile(
@@ -122,6 +123,8 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
     _label: ClassVar[str]
     _structured_output_name: ClassVar[str]
     _log: ClassVar[logging.Logger] = _logger
+    # The structured-output mode "auto" tries after each rejected one, ending in "off".
+    _fallbacks: ClassVar[Mapping[str, str]] = _DOWNGRADE
     # Set by the provider's constructor: the response cache, the key sent (through _use_key)
     # and where that key came from.
     _cache: ResponseCache | None
@@ -309,7 +312,7 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
         }
 
     def _downgrade(self, mode: str, reason: str) -> None:
-        new_mode = _DOWNGRADE.get(mode)
+        new_mode = self._fallbacks.get(mode)
         if self._json_mode != "auto" or new_mode is None:
             raise ProviderError(reason) from None
         with self._lock:
@@ -354,9 +357,15 @@ class HTTPClient(abc.ABC, Generic[RequestT]):
             retry_after: The wait the server asked for, in seconds.
         """
         message = redact(text, self._key)
-        if structured and self._json_mode == "auto" and rejects_structured_output(status, message):
-            return _StructuredOutputRejected(
-                f"{self._what} rejected the request (HTTP {status}): {shorten(message)}"
+        if structured and rejects_structured_output(status, message):
+            # The request's shape was refused, whatever the status says (llama-cpp-python's
+            # server answers 500): retrying the same shape cannot succeed.
+            said = f"{self._what} rejected the request (HTTP {status}): {shorten(message)}"
+            if self._json_mode == "auto":
+                return _StructuredOutputRejected(said)
+            return ProviderError(
+                f"{said} (json_mode={self._json_mode!r} is not accepted here: pass "
+                "json_mode='auto' to fall back to the shapes this server takes)"
             )
         return status_error(
             status,

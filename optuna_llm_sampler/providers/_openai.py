@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+import json
 import os
 import re
 from typing import Any
@@ -38,6 +39,31 @@ _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5(?!-chat))")
 _NO_SYSTEM_MODEL = re.compile(r"^o1-(preview|mini)")
 
+# The structured-output shapes OpenAI-compatible servers take, tried in this order by
+# json_mode="auto" (each one after the previous was rejected; the choice is kept per client):
+#
+# * "json_schema": ``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}``.
+#   OpenAI; vLLM (its OpenAI server, 0.6 and later: xgrammar / guidance enforce it); Ollama 0.5
+#   and later (a llama.cpp grammar; older versions ignore the type and answer free text); LM
+#   Studio 0.3 and later (the only shape it takes besides "text"); llama.cpp's llama-server
+#   since the September 2024 builds (PR 9527), which before answered 500 "response_format type
+#   must be one of "text" or "json_object", but got: json_schema".
+# * "json_object_schema": ``{"type": "json_object", "schema": schema}``. llama-cpp-python's
+#   server (0.2.x, 0.3.x: its request model allows only "text" / "json_object", answering
+#   json_schema with HTTP 500 and a validation error naming response_format); llama-server
+#   also takes it.
+# * "json_object": ``{"type": "json_object"}``, JSON of any shape (OpenAI's JSON mode, older
+#   Ollama and vLLM).
+# * "off": no response_format; the schema is asked for in the prompt only.
+#
+# From "json_object_schema" on, the schema is also written into the last user message, so the
+# model is told what the grammar (if any) enforces and the prompt prefix stays the same.
+_FALLBACKS = {
+    "json_schema": "json_object_schema",
+    "json_object_schema": "json_object",
+    "json_object": "off",
+}
+
 
 class OpenAIClient(HTTPClient[dict[str, Any]]):
     """An :class:`~optuna_llm_sampler.providers.LLMClient` for OpenAI and OpenAI-compatible
@@ -54,15 +80,19 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
     Strict mode is off by default because it demands every property be required, forbids
     ``additionalProperties`` and, depending on the API version, rejects ``minimum`` / ``maximum``;
     the sampler validates and snaps every value anyway. With ``json_mode="auto"`` a server that
-    rejects ``json_schema`` (HTTP 400 naming ``response_format``...) is detected once and
-    remembered: the client then asks for ``json_object`` and, if that is rejected too, for plain
-    text; in both cases the schema is appended to the last user message as an instruction.
+    rejects ``json_schema`` (HTTP 400, 422, or 500 naming ``response_format``...) is detected
+    once and remembered: the client then asks for ``{"type": "json_object", "schema": ...}``
+    (llama-cpp-python's server), then ``json_object``, then plain text; from the second shape on
+    the schema is also appended to the last user message as an instruction. A rejected shape is
+    never retried as a transient fault.
 
-    ``base_url`` serves any OpenAI-compatible server (llama.cpp server, vLLM, Ollama, LM Studio);
-    there a missing key is allowed (a placeholder is sent). ``OPENAI_API_KEY`` goes only to
-    ``https://api.openai.com``, or to the endpoint ``OPENAI_BASE_URL`` names (the SDK's pair of
-    variables: set both to send the key there); another ``base_url`` gets ``api_key=`` or the
-    placeholder. ``OPENAI_ORG_ID`` / ``OPENAI_PROJECT_ID`` are not sent there either.
+    ``base_url`` serves OpenAI-compatible servers: llama-cpp-python's server (tested against the
+    real one), llama.cpp's ``llama-server``, vLLM, Ollama and LM Studio (each takes one of the
+    shapes above; see docs/servers.md); there a missing key is allowed (a placeholder is sent).
+    ``OPENAI_API_KEY`` goes only to ``https://api.openai.com``, or to the endpoint
+    ``OPENAI_BASE_URL`` names (the SDK's pair of variables: set both to send the key there);
+    another ``base_url`` gets ``api_key=`` or the placeholder. ``OPENAI_ORG_ID`` /
+    ``OPENAI_PROJECT_ID`` are not sent there either.
 
     Faults: timeouts, connection errors, HTTP 408 / 409 / 429 / 5xx are retried with exponential
     backoff and full jitter, honouring ``Retry-After``, at most ``max_retries`` times and
@@ -118,6 +148,7 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
     _label = "OpenAI"
     _structured_output_name = "response_format"
     _log = _logger
+    _fallbacks = _FALLBACKS
 
     def __init__(
         self,
@@ -217,6 +248,8 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
                 "type": "json_schema",
                 "json_schema": {"name": "proposal", "schema": schema, "strict": self._strict},
             }
+        elif schema is not None and mode == "json_object_schema":
+            request["response_format"] = {"type": "json_object", "schema": schema}
         elif schema is not None and mode == "json_object":
             request["response_format"] = {"type": "json_object"}
         if self._max_tokens is not None:
@@ -268,6 +301,9 @@ class OpenAIClient(HTTPClient[dict[str, Any]]):
                 text = body["message"]
             elif isinstance(body, str):
                 text = body
+            elif isinstance(body, (dict, list)):
+                # FastAPI's {"detail": [...]} (a 422): what it names decides the fallback.
+                text = json.dumps(body, default=str)[:2000]
             else:
                 text = str(getattr(exc, "message", "") or "")
             return self._status_error(

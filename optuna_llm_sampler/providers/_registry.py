@@ -1,11 +1,13 @@
 """Model strings → clients: ``"gpt-4o"``, ``"openai:gpt-4o-mini"``, ``"gemini:gemini-2.0-flash"``,
-``"local"``, ``"local:/path/model.gguf"``."""
+``"local"``, ``"local:/path/model.gguf"``, and ``"control"`` (no model: the
+:class:`RandomProposer` control)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from optuna_llm_sampler.providers._base import LLMClient
+from optuna_llm_sampler.providers._control import CONTROL_MODEL
 
 
 _OPENAI_PREFIXES = ("gpt-", "gpt4", "chatgpt-", "o1", "o3", "o4", "ft:gpt-", "davinci", "text-")
@@ -18,8 +20,9 @@ def parse_model_string(model: str, *, base_url: str | None = None) -> tuple[str,
 
     Explicit ``"provider:name"`` wins; plain names are routed by prefix (``gpt-``, ``o1``,
     ``o3``, ``chatgpt-`` → OpenAI; ``gemini-`` → Gemini); ``"local"`` is the embedded model and a
-    ``.gguf`` path a local model. Any other plain name goes to an OpenAI-compatible server when
-    ``base_url`` is given. No allow-list: new model names work as they appear.
+    ``.gguf`` path a local model; ``"control"`` is the no-LLM control. Any other plain name goes to
+    an OpenAI-compatible server when ``base_url`` is given. No allow-list: new model names work as
+    they appear.
 
     Example:
         >>> parse_model_string("gpt-4o")
@@ -34,6 +37,8 @@ def parse_model_string(model: str, *, base_url: str | None = None) -> tuple[str,
     model = model.strip()
     if model == "local":
         return "local", None
+    if model == CONTROL_MODEL:
+        return CONTROL_MODEL, None
     provider, sep, name = model.partition(":")
     if sep and provider.lower() in PROVIDERS + ("google",):
         provider = "gemini" if provider.lower() == "google" else provider.lower()
@@ -71,6 +76,12 @@ def create_client(
         ProviderConfigError: The provider's extra is not installed, or its API key is missing.
     """
     provider, name = parse_model_string(model, base_url=base_url)
+    if provider == CONTROL_MODEL:
+        if base_url is not None or api_key is not None:
+            raise ValueError("base_url and api_key do not apply to the control; remove them.")
+        from optuna_llm_sampler.providers._control import RandomProposer
+
+        return RandomProposer(**options)
     if provider == "openai":
         from optuna_llm_sampler.providers._openai import OpenAIClient
 

@@ -8,8 +8,9 @@ the SDK's exceptions into one of three outcomes:
   ``max_retry_time``; when exhausted, :class:`ProviderUnavailableError`.
 * :class:`ProviderConfigError` (HTTP 401 / 403 / 404): raised at once; retrying cannot fix a key
   or a model name.
-* :class:`ProviderError` (HTTP 400 and other client errors, unreadable answers): raised at once;
-  the sampler falls back for that trial.
+* :class:`ProviderError` (HTTP 400 and other client errors, unreadable answers, and a refused
+  structured-output shape whatever its status, see :func:`rejects_structured_output`): raised
+  at once; the sampler falls back for that trial.
 
 A provider that stays down must not cost every trial the whole retry time again: a
 :class:`CircuitBreaker` counts the calls in a row that ended unavailable and, after
@@ -388,10 +389,26 @@ def status_error(
 
 
 def rejects_structured_output(status: int, message: str) -> bool:
-    """Whether an error says the server does not support the requested structured output."""
+    """Whether an error says the server does not support the requested structured output.
+
+    A client error (400, 422, 501) naming any structured-output word is one. So is an HTTP 500
+    whose message names ``response_format``: llama-cpp-python's server (0.3.x) answers a
+    ``json_schema`` request with 500 and its validation error ("Input should be 'text' or
+    'json_object'"), and llama.cpp's ``llama-server`` before ``json_schema`` support with 500
+    "response_format type must be one of ...". Such a request fails the same way every time, so
+    it is never retried as a transient fault.
+
+    Example:
+        >>> rejects_structured_output(500, "loc: ('body', 'response_format', 'type')")
+        True
+        >>> rejects_structured_output(500, "out of memory")
+        False
+    """
+    lowered = message.lower()
+    if status == 500:
+        return "response_format" in lowered
     if status not in (400, 422, 501):
         return False
-    lowered = message.lower()
     return any(word in lowered for word in _STRUCTURED_OUTPUT_WORDS)
 
 

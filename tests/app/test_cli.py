@@ -701,3 +701,35 @@ def test_ctrl_c_surfacing_as_another_error_is_one_line(
     monkeypatch.setattr(cli, "_run", handler)
     assert main(["run"]) == 130
     assert capsys.readouterr().err == cli.INTERRUPTED["run"] + "\n"
+
+
+def test_run_whose_llm_never_answers_exits_non_zero_with_the_reason(in_tmp: Path, capsys) -> None:
+    from tests.providers.stub_server import Fault
+
+    with StubLLMServer(responder=lambda request: Fault.bad_request("no such adapter")) as server:
+        argv = ["run", "--model", "stub-model", "--base-url", server.openai_base_url]
+        argv += ["--n-trials", "6", "--n-startup-trials", "3", "--n-eval-episodes", "1"]
+        assert main([*argv, "--no-progress", "--study-name", "down"]) == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("error: "))
+    assert "the first 3 LLM trials all fell back" in line
+    assert "HTTP 400" in line and "no such adapter" in line
+    assert "check the model name" in line
+
+
+@pytest.mark.parametrize("family", ["llama-cpp-python", "no-structured-output"])
+def test_run_against_a_server_that_rejects_structured_shapes(
+    in_tmp: Path, capsys, family: str
+) -> None:
+    from tests.providers.stub_server import SERVER_FAMILIES
+
+    rejects = SERVER_FAMILIES[family]
+    with StubLLMServer(responder=random_point_responder(), rejects=rejects) as server:
+        argv = ["run", "--model", "stub-model", "--base-url", server.openai_base_url]
+        argv += ["--n-trials", "6", "--n-startup-trials", "3", "--n-eval-episodes", "1"]
+        assert main([*argv, "--no-progress", "--study-name", "shapes"]) == 0
+        rejected = [r for r in server.requests if rejects(r.json) is not None]
+    out = capsys.readouterr().out
+    assert "LLM (stub-model): 3 proposals, 0 fallbacks" in out
+    # Detected at the first LLM call and kept: one rejection per shape the server refuses.
+    assert len(rejected) == {"llama-cpp-python": 1, "no-structured-output": 3}[family]

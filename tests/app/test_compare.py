@@ -144,7 +144,7 @@ def test_compare_runs_every_sampler_and_seed_and_summarizes_from_storage(in_tmp:
 
     text = result.summary_md.read_text()
     assert f"# Sampler comparison: {MC}" in text
-    assert "| sampler | best @10 | best @15 | trials to 0 |" in text
+    assert "| sampler | seeds | best @10 | best @15 | trials to 0 | 95% CI |" in text
     assert "optuna-dashboard cmp/compare.log" in text
     assert (in_tmp / "cmp" / "studies.csv").read_text().count("\n") == 1 + 6
     _assert_png(in_tmp / "cmp" / "best_so_far.png")
@@ -345,7 +345,7 @@ def test_bad_arguments_name_the_argument(in_tmp: Path, options, message) -> None
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--samplers", "tpe", "--model", "gpt-4o"], "apply to the llm sampler only"),
+        (["--samplers", "tpe", "--model", "gpt-4o"], "applies to the llm and llm-control"),
         (["--samplers", "llm", "--model", "gpt-4o"], "OPENAI_API_KEY"),
         (["--env", "CartPole-v1"], "Box"),
         (["--seeds", "a,b"], "--seeds must be a count"),

@@ -16,7 +16,9 @@ answer sent one byte at a time). When the queue is empty the ``responder`` answe
 ``(request_json) -> str | Reply | Fault | Trickle``. Every request is recorded (minus
 credentials, unless ``capture_credentials=True``) in :attr:`StubLLMServer.requests`; with
 ``echo_credentials=True`` every response carries the request's credentials back in
-``X-Echo-*`` headers, as some debugging proxies do.
+``X-Echo-*`` headers, as some debugging proxies do. With ``rejects=`` one of
+:data:`SERVER_FAMILIES`, an OpenAI request whose ``response_format`` that server family refuses
+gets the status and body that server sends (before the queue is consulted).
 
 Example:
     .. code-block:: python
@@ -47,7 +49,15 @@ import time
 from typing import Any
 
 
-__all__ = ["Fault", "Reply", "StubLLMServer", "StubRequest", "Trickle", "default_responder"]
+__all__ = [
+    "SERVER_FAMILIES",
+    "Fault",
+    "Reply",
+    "StubLLMServer",
+    "StubRequest",
+    "Trickle",
+    "default_responder",
+]
 
 # Headers that carry credentials; they are never recorded.
 _SECRET_HEADERS = frozenset({"authorization", "x-goog-api-key", "api-key", "x-api-key", "cookie"})
@@ -181,6 +191,79 @@ class Trickle:
 
 Item = str | Reply | Fault | Trickle
 Responder = Callable[[dict[str, Any]], Item]
+Rejecter = Callable[[dict[str, Any]], Fault | None]
+
+
+def _format_type(request_json: dict[str, Any]) -> str | None:
+    response_format = request_json.get("response_format")
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    return str(kind) if kind is not None else None
+
+
+def _json_fault(status: int, payload: Any) -> Fault:
+    return Fault(status, body=json.dumps(payload))
+
+
+def _llama_cpp_python(request_json: dict[str, Any]) -> Fault | None:
+    """llama-cpp-python's server 0.3.36 (``python -m llama_cpp.server``): its request model takes
+    ``text`` / ``json_object`` (with an optional ``schema``) only; FastAPI's validation error of
+    any other type is caught by its error handler and sent as HTTP 500 (body copied from the real
+    server)."""
+    kind = _format_type(request_json)
+    if kind in (None, "text", "json_object"):
+        return None
+    message = (
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+        f"'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': '{kind}', 'ctx': "
+        "{'expected': \"'text' or 'json_object'\"}}\n\n  File \"llama_cpp/server/app.py\", "
+        "line 376, in create_chat_completion\n    POST /v1/chat/completions"
+    )
+    error = {"message": message, "type": "internal_server_error", "param": None, "code": None}
+    return _json_fault(500, {"error": error})
+
+
+def _llama_server_2024(request_json: dict[str, Any]) -> Fault | None:
+    """llama.cpp's ``llama-server`` before ``json_schema`` support (builds before September 2024,
+    and forks such as ik_llama.cpp until 2025): a ``std::runtime_error`` sent as HTTP 500."""
+    kind = _format_type(request_json)
+    if kind in (None, "text", "json_object"):
+        return None
+    message = f'response_format type must be one of "text" or "json_object", but got: {kind}'
+    return _json_fault(500, {"error": {"code": 500, "message": message, "type": "server_error"}})
+
+
+def _lm_studio(request_json: dict[str, Any]) -> Fault | None:
+    """LM Studio 0.3.x: ``json_schema`` or ``text`` only; the error is a bare string."""
+    kind = _format_type(request_json)
+    if kind in (None, "text", "json_schema"):
+        return None
+    return _json_fault(400, {"error": "'response_format.type' must be 'json_schema' or 'text'"})
+
+
+def _no_structured_output(request_json: dict[str, Any]) -> Fault | None:
+    """A strict proxy without structured output: FastAPI's HTTP 422 for an unknown field."""
+    if "response_format" not in request_json:
+        return None
+    detail = [
+        {
+            "type": "extra_forbidden",
+            "loc": ["body", "response_format"],
+            "msg": "Extra inputs are not permitted",
+        }
+    ]
+    return _json_fault(422, {"detail": detail})
+
+
+# How real server families refuse a response_format they do not take (status and body as sent).
+# vLLM, Ollama 0.5+ and OpenAI take every shape the client sends: no entry needed.
+SERVER_FAMILIES: dict[str, Rejecter] = {
+    "llama-cpp-python": _llama_cpp_python,
+    "llama-server-2024": _llama_server_2024,
+    "lm-studio": _lm_studio,
+    "no-structured-output": _no_structured_output,
+}
 
 
 @dataclass(frozen=True)
@@ -259,6 +342,8 @@ class StubLLMServer:
             (for tests of where a key is sent).
         echo_credentials: Send the request's credential headers back as ``X-Echo-<name>``
             response headers (for tests that a key echoed by a server is not logged).
+        rejects: ``(request_json) -> Fault | None``, e.g. a :data:`SERVER_FAMILIES` value: the
+            fault an OpenAI request gets instead of the queue's item (None: served as usual).
 
     Attributes:
         requests: Every request received, in order (a snapshot copy; see :class:`StubRequest`).
@@ -279,8 +364,10 @@ class StubLLMServer:
         host: str = "127.0.0.1",
         capture_credentials: bool = False,
         echo_credentials: bool = False,
+        rejects: Rejecter | None = None,
     ) -> None:
         self.responder: Responder = responder or default_responder
+        self.rejects = rejects
         self.model = model
         self.capture_credentials = capture_credentials
         self.echo_credentials = echo_credentials
@@ -381,6 +468,10 @@ class StubLLMServer:
 
     # -- internals used by the handler ------------------------------------------------------
 
+    def _record(self, request: StubRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
     def _record_and_pop(self, request: StubRequest) -> Item | None:
         with self._lock:
             self._requests.append(request)
@@ -444,6 +535,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if api == "other":
             self.stub._record_and_pop(request)
             self._send_json(404, {"error": {"message": f"no route for POST {path}"}})
+            return
+        rejection = (
+            self.stub.rejects(body)
+            if self.stub.rejects is not None and api == "openai" and isinstance(body, dict)
+            else None
+        )
+        if rejection is not None:
+            self.stub._record(request)
+            self._send_fault(api, rejection, request)
             return
         try:
             item = self.stub._next_item(request)

@@ -111,12 +111,13 @@ def test_json_schema_request_body(openai_client, stub_server):
     assert stub_server.requests[-1].json["response_format"]["json_schema"]["strict"] is True
 
 
-def test_server_rejecting_json_schema_falls_back_and_remembers(
+def test_server_rejecting_every_shape_falls_back_in_order_and_remembers(
     openai_client, stub_server, fake_clock, caplog
 ):
     client = openai_client()
     stub_server.enqueue(
         Fault.schema_rejected(),
+        Fault.bad_request("'response_format.schema' is not supported"),
         Fault.bad_request("'response_format.type' must be 'text'; json_object is not supported"),
         '{"a": 1}',
     )
@@ -124,28 +125,126 @@ def test_server_rejecting_json_schema_falls_back_and_remembers(
         completion = client.complete(MESSAGES, schema=SCHEMA)
 
     assert completion.text == '{"a": 1}'
-    first, second, third = (r.json for r in stub_server.requests)
-    assert first["response_format"]["type"] == "json_schema"
-    assert second["response_format"] == {"type": "json_object"}
-    assert "response_format" not in third
-    assert '"maximum": 7' in third["messages"][-1]["content"]  # schema moved into the prompt
+    bodies = [r.json for r in stub_server.requests]
+    assert bodies[0]["response_format"]["type"] == "json_schema"
+    assert bodies[1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert bodies[2]["response_format"] == {"type": "json_object"}
+    assert "response_format" not in bodies[3]
+    assert '"maximum": 7' in bodies[3]["messages"][-1]["content"]  # schema moved into the prompt
     assert client.json_mode_in_use == "off"
     assert fake_clock.sleeps == []  # a rejection is not a transient fault
-    assert caplog.text.count("rejected response_format") == 2
+    assert caplog.text.count("rejected response_format") == 3
 
     client.complete(MESSAGES, schema=SCHEMA)  # remembered: straight to plain text
-    assert len(stub_server.requests) == 4
+    assert len(stub_server.requests) == 5
     assert "response_format" not in stub_server.requests[-1].json
 
 
-def test_json_object_fallback_is_remembered(openai_client, stub_server):
+def test_json_object_with_schema_fallback_is_remembered(openai_client, stub_server):
     client = openai_client()
     stub_server.enqueue(Fault.schema_rejected(), "{}", "{}")
     client.complete(MESSAGES, schema=SCHEMA)
     client.complete(MESSAGES, schema=SCHEMA)
-    formats = [r.json.get("response_format", {}).get("type") for r in stub_server.requests]
-    assert formats == ["json_schema", "json_object", "json_object"]
+    formats = [r.json.get("response_format") for r in stub_server.requests]
+    assert formats[0]["type"] == "json_schema"
+    assert formats[1:] == [{"type": "json_object", "schema": SCHEMA}] * 2
     assert "JSON schema" in stub_server.requests[-1].json["messages"][-1]["content"]
+    assert client.json_mode_in_use == "json_object_schema"
+
+
+# What each real server family answers a shape it does not take (tests/providers/stub_server.py
+# SERVER_FAMILIES), and the shape the client settles on: the first one the server takes.
+@pytest.mark.parametrize(
+    ("family", "status", "settled"),
+    [
+        ("llama-cpp-python", 500, "json_object_schema"),
+        ("llama-server-2024", 500, "json_object_schema"),
+        ("no-structured-output", 422, "off"),
+    ],
+)
+def test_each_server_family_settles_on_the_shape_it_takes(
+    family, status, settled, stub_server, fake_clock, caplog
+):
+    from tests.providers.stub_server import SERVER_FAMILIES
+    from tests.providers.stub_server import StubLLMServer
+
+    with StubLLMServer(rejects=SERVER_FAMILIES[family]) as server:
+        client = OpenAIClient(
+            model="m",
+            base_url=server.openai_base_url,
+            timeout=2.0,
+            sleep=fake_clock.sleep,
+            clock=fake_clock,
+        )
+        with caplog.at_level(logging.WARNING):
+            first = client.complete(MESSAGES, schema=SCHEMA)
+            second = client.complete(MESSAGES, schema=SCHEMA)
+        requests = server.requests
+
+    assert first.text and second.text
+    assert client.json_mode_in_use == settled
+    assert f"HTTP {status}" in caplog.text
+    assert fake_clock.sleeps == []  # never retried as a transient fault
+    rejected = len(requests) - 2
+    assert rejected == {"json_object_schema": 1, "off": 3}[settled]  # detected once, then kept
+    assert requests[-1].json.get("response_format") == requests[-2].json.get("response_format")
+
+
+def test_lm_studio_takes_json_schema_at_once(fake_clock):
+    from tests.providers.stub_server import SERVER_FAMILIES
+    from tests.providers.stub_server import StubLLMServer
+
+    with StubLLMServer(rejects=SERVER_FAMILIES["lm-studio"]) as server:
+        client = OpenAIClient(model="m", base_url=server.openai_base_url, clock=fake_clock)
+        client.complete(MESSAGES, schema=SCHEMA)
+        (request,) = server.requests
+    assert request.json["response_format"]["type"] == "json_schema"
+    assert client.json_mode_in_use == "json_schema"
+
+
+def test_lm_studio_rejects_json_object_by_a_bare_string_error(fake_clock):
+    from tests.providers.stub_server import SERVER_FAMILIES
+    from tests.providers.stub_server import StubLLMServer
+
+    with StubLLMServer(rejects=SERVER_FAMILIES["lm-studio"]) as server:
+        client = OpenAIClient(
+            model="m", base_url=server.openai_base_url, json_mode="json_object", clock=fake_clock
+        )
+        with pytest.raises(ProviderError) as info:
+            client.complete(MESSAGES, schema=SCHEMA)
+    assert type(info.value) is ProviderError
+    assert "must be 'json_schema' or 'text'" in str(info.value)
+    assert "json_mode='auto'" in str(info.value)
+
+
+def test_explicit_json_schema_mode_rejected_with_500_is_not_retried(fake_clock):
+    from tests.providers.stub_server import SERVER_FAMILIES
+    from tests.providers.stub_server import StubLLMServer
+
+    with StubLLMServer(rejects=SERVER_FAMILIES["llama-cpp-python"]) as server:
+        client = OpenAIClient(
+            model="m",
+            base_url=server.openai_base_url,
+            json_mode="json_schema",
+            sleep=fake_clock.sleep,
+            clock=fake_clock,
+        )
+        with pytest.raises(ProviderError) as info:
+            client.complete(MESSAGES, schema=SCHEMA)
+        assert len(server.requests) == 1
+    assert not isinstance(info.value, ProviderUnavailableError)
+    assert "HTTP 500" in str(info.value) and "Input should be 'text' or 'json_object'" in str(
+        info.value
+    )
+    assert fake_clock.sleeps == []
+
+
+def test_a_500_not_naming_response_format_is_still_transient(openai_client, stub_server):
+    stub_server.enqueue(Fault.server_error(500), '{"a": 1}')
+    client = openai_client()
+    assert client.complete(MESSAGES, schema=SCHEMA).text == '{"a": 1}'
+    assert client.json_mode_in_use == "json_schema"
+    assert len(stub_server.requests) == 2
 
 
 def test_explicit_json_schema_mode_does_not_fall_back(openai_client, stub_server):

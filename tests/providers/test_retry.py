@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 
 from optuna_llm_sampler.providers._base import ProviderConfigError
@@ -219,7 +221,25 @@ def test_rejects_structured_output():
     assert rejects_structured_output(400, "response_format json_schema is not supported")
     assert rejects_structured_output(400, "Unknown name 'responseJsonSchema'")
     assert not rejects_structured_output(400, "context length exceeded")
-    assert not rejects_structured_output(500, "response_format")
+    assert rejects_structured_output(422, '{"detail": [{"loc": ["body", "response_format"]}]}')
+    # HTTP 500 only when it names response_format (llama-cpp-python's server, old llama-server)
+    assert rejects_structured_output(500, "loc: ('body', 'response_format', 'type')")
+    assert rejects_structured_output(500, 'response_format type must be one of "text"')
+    assert not rejects_structured_output(500, "json_schema backend crashed")
+    assert not rejects_structured_output(503, "response_format")  # overloaded: transient
+    assert not rejects_structured_output(500, "The server had an error")
+
+
+@given(status=st.integers(100, 599), message=st.text(max_size=300))
+def test_a_server_message_decides_a_rejection_but_never_crashes(status, message) -> None:
+    # A server's text is hostile input: any of it is read without error, and only a 400, 422,
+    # 500 or 501 can be a rejection of the request's shape (an overloaded 502-504 is transient).
+    rejected = rejects_structured_output(status, message)
+    assert isinstance(rejected, bool)
+    if status not in (400, 422, 500, 501):
+        assert not rejected
+    if status == 500:
+        assert rejected == ("response_format" in message.lower())
 
 
 # -- keys ----------------------------------------------------------------------------------------

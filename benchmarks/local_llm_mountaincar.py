@@ -31,10 +31,16 @@ explicitly, so ``preset`` plays no part, and the prompt's ``budget`` is ``--n-tr
   steps_widen  steps_clip with ``widen_after=5``: the suggested step doubles for every 5 trials
             without a new best (a plateau such as the do-nothing policy's reward of 0).
   candidates6  the same as candidates with six proposals per call.
+  advised   ``preset="advised"``: Optuna's GPSampler(seed) in control, the LLM proposing 30 % of
+            the trials after GP's own 10 startup trials with the guided proposal and the task
+            description. ``advised_tpe`` and ``advised_cmaes``: the same with TPESampler and
+            CmaEsSampler as the base. Compare them with ``gp``, ``tpe`` and ``cmaes``, Optuna's
+            samplers alone on the same seeds (the same startup points).
 
-Seed ``s`` means what it means in ``run`` and ``compare``: every LLM set-up samples its startup
-trials (and fallbacks) with ``startup_sampler(s)``, as random search does, so that on each seed
-the LLM's 20 startup trials are random search's first 20, and plays the episodes from
+Seed ``s`` means what it means in ``run`` and ``compare``: every LLM set-up but the advised ones
+samples its startup trials (and fallbacks) with ``startup_sampler(s)``, as random search does, so
+that on each seed the LLM's 20 startup trials are random search's first 20; the advised ones start
+from their base sampler's own startup, as it does alone. All play the episodes from
 ``episode_seed(s)``.
 
 The control: ``--model control`` (or its older name ``random-changes``) replaces the LLM by
@@ -70,6 +76,7 @@ from optuna_llm_sampler import PRESETS
 from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import RandomProposer
 from optuna_llm_sampler import StepsFromBest
+from optuna_llm_sampler._advice import make_base_sampler
 from optuna_llm_sampler.app._compare_objectives import episode_seed
 from optuna_llm_sampler.app._named_samplers import startup_sampler
 from optuna_llm_sampler.providers import create_client
@@ -85,15 +92,16 @@ _TASK = replace(_PROMPT, task_description=MOUNTAINCAR_TASK)
 _GUIDED = AbsolutePoints(hints=True, min_distance=0.25)
 _CANDIDATES = replace(_GUIDED, n_candidates=3)
 _STEPS = StepsFromBest(n_candidates=3, min_distance=0.25, hints=True)  # candidates, as steps
-_STEPS_CLIP = PRESETS["guided"]  # = replace(_STEPS, min_distance=0.1, out_of_range="clip")
+# = replace(_STEPS, min_distance=0.1, out_of_range="clip", stall_after=10)
+_STEPS_CLIP = PRESETS["guided"].proposal
 
 SETUPS: dict[str, dict[str, Any]] = {
     "tutorial": {
         "prompt": replace(_PROMPT, precision=None),
         "history": HistoryOptions(style="tutorial"),
-        "proposal": PRESETS["tutorial"],
+        "proposal": PRESETS["tutorial"].proposal,
     },
-    "default": {"prompt": _PROMPT, "proposal": PRESETS["tutorial"]},
+    "default": {"prompt": _PROMPT, "proposal": PRESETS["tutorial"].proposal},
     "guided": {"prompt": _TASK, "proposal": _GUIDED},
     "candidates": {"prompt": _TASK, "proposal": _CANDIDATES},
     "steps": {"prompt": _TASK, "proposal": _STEPS},
@@ -102,7 +110,12 @@ SETUPS: dict[str, dict[str, Any]] = {
     "steps_clip": {"prompt": _TASK, "proposal": _STEPS_CLIP},
     "steps_widen": {"prompt": _TASK, "proposal": replace(_STEPS_CLIP, widen_after=5)},
     "candidates6": {"prompt": _TASK, "proposal": replace(_CANDIDATES, n_candidates=6)},
+    "advised": {"prompt": _TASK, "preset": "advised"},
+    "advised_tpe": {"prompt": _TASK, "preset": "advised", "base_sampler": "tpe"},
+    "advised_cmaes": {"prompt": _TASK, "preset": "advised", "base_sampler": "cmaes"},
 }
+#: Optuna's samplers alone, the references of the advised set-ups.
+OPTUNA_SAMPLERS = ("random", "gp", "tpe", "cmaes")
 
 
 #: The model names of the no-LLM control (``random-changes``: its name in older results).
@@ -126,6 +139,12 @@ def run_one(
     sampler: optuna.samplers.BaseSampler
     if setup == "random":
         sampler = startup_sampler(seed)
+    elif setup in OPTUNA_SAMPLERS:
+        sampler = make_base_sampler(setup, seed=seed)
+    elif SETUPS[setup].get("preset") == "advised":
+        options = dict(SETUPS[setup])
+        options["prompt"] = replace(options["prompt"], budget=n_trials)
+        sampler = LLMSampler(model=client, seed=seed, **options)  # the base's own startup
     else:
         options = dict(SETUPS[setup])
         options["prompt"] = replace(options["prompt"], budget=n_trials)
@@ -160,10 +179,13 @@ def run_one(
         for m in r.messages
         if m.role == "user"
     )
+    reached = [t.number + 1 for t in study.trials if t.value is not None and t.value >= 90]
     return {
         "rescored": result.mean,
+        "trials_to_90": min(reached, default=float("nan")),
         "best_seen": study.best_value,
         "share": usage.proposal_share if usage.llm_trials else float("nan"),
+        "llm_trials": usage.llm_trials,
         "repeats": repeats,
         "clipped": sum(bool(r.clipped) for r in own_records),
         "max_b": max((p["b"] for p in own), default=float("nan")),
@@ -192,10 +214,12 @@ def main() -> None:
 
     client = None
     setups = args.setups.split(",")
-    unknown = [s for s in setups if s != "random" and s not in SETUPS]
+    unknown = [s for s in setups if s not in OPTUNA_SAMPLERS and s not in SETUPS]
     if unknown:
-        parser.error(f"unknown set-ups {unknown}; known: random, {', '.join(SETUPS)}")
-    if any(s != "random" for s in setups) and args.model not in CONTROL_MODELS:
+        parser.error(
+            f"unknown set-ups {unknown}; known: {', '.join(OPTUNA_SAMPLERS + tuple(SETUPS))}"
+        )
+    if any(s not in OPTUNA_SAMPLERS for s in setups) and args.model not in CONTROL_MODELS:
         options: dict[str, Any] = {}
         if args.model.startswith("local"):
             options = {"n_threads": args.n_threads, "temperature": args.temperature}

@@ -28,7 +28,7 @@ AnswerFormat = Literal["json", "text", "compact"]
 HistoryMode = Literal["all", "best_recent"]
 HistoryStyle = Literal["csv", "tutorial"]
 OutOfRange = Literal["reject", "clip"]
-PresetName = Literal["auto", "tutorial", "guided"]
+PresetName = Literal["auto", "tutorial", "guided", "advised"]
 
 ANSWER_FORMATS = ("auto", "json", "text", "compact")
 #: The history budget that follows the client's context window (see :class:`HistoryOptions`).
@@ -36,7 +36,7 @@ AUTO_HISTORY_TOKENS = "auto"
 HISTORY_MODES = ("all", "best_recent")
 HISTORY_STYLES = ("csv", "tutorial")
 OUT_OF_RANGE = ("reject", "clip")
-PRESET_NAMES = ("auto", "tutorial", "guided")
+PRESET_NAMES = ("auto", "tutorial", "guided", "advised")
 
 
 def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -253,29 +253,89 @@ class StepsFromBest(_Proposal):
         widen_after: Double the step the prompt suggests (``search_std``) for every this many
             trials completed since the best one, up to half the widest range, so a model stuck
             on a plateau looks further away. ``None`` keeps ``search_std``.
+        stall_after: Once this many trials have completed since the best value last moved
+            beyond the noise (1 % of the best value minus the median; all values equal counts as
+            no move), give a third of the LLM's trials to random search, or all of them to a
+            base sampler in control (``base_sampler``, which refines a good point itself), until
+            the best moves again: steps from a point on a plateau only find more plateau.
+            ``None`` never hands a trial over.
     """
 
     n_tried_changes: int = 8
     widen_after: int | None = None
+    stall_after: int | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _int_at_least("n_tried_changes", self.n_tried_changes, 0)
         _int_at_least("widen_after", self.widen_after, 1, none=True)
+        _int_at_least("stall_after", self.stall_after, 1, none=True)
 
 
 Proposal = AbsolutePoints | StepsFromBest
 #: The fields both proposal kinds have, documented on :class:`AbsolutePoints`.
 SHARED_PROPOSAL_FIELDS = tuple(f.name for f in dataclasses.fields(_Proposal))
 
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set-up: what the LLM answers with, and who samples the other trials.
+
+    Example:
+        >>> PRESETS["advised"].base_sampler, PRESETS["advised"].llm_share
+        ('gp', 0.3)
+
+    Attributes:
+        proposal: What the LLM answers with.
+        base_sampler: The Optuna sampler that samples every trial the LLM does not, by name
+            (``"gp"``, ``"tpe"``, ``"cmaes"``, ``"random"``), or ``None`` for random search that
+            samples only the startup trials and the fallbacks.
+        llm_share: The share of trials after the startup that the LLM proposes.
+    """
+
+    proposal: Proposal
+    base_sampler: str | None = None
+    llm_share: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_share("llm_share", self.llm_share)
+
+
+def check_share(name: str, value: object) -> None:
+    """A share of trials must be a number in (0, 1].
+
+    Example:
+        >>> check_share("llm_share", 0.3)
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and 0 < value <= 1)
+    ):
+        raise ValueError(f"{name} must be a number in (0, 1], such as 0.3; got {value!r}.")
+
+
+_GUIDED = StepsFromBest(
+    n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True, stall_after=10
+)
+
 # The presets. "guided" is the set-up measured with the embedded model in docs/results.md: steps
 # from the best point, three candidates ranked by the small GP, changes clipped at the box,
-# repeats within 0.1 re-asked, and the hints. Measured there too: the same set-up with the LLM
-# replaced by random changes scores alike, so the scaffold, not the model, does most of the work.
-PRESETS: Mapping[str, Proposal] = MappingProxyType(
+# repeats within 0.1 re-asked, the hints, and a hand-over to random search when the best stalls
+# (MountainCar's do-nothing plateau). Measured there too: the same set-up with the LLM replaced
+# by random changes scores alike, so the scaffold, not the model, does most of the work.
+# "advised" keeps Optuna's GPSampler in control and lets the LLM propose 30 % of the trials
+# (CMA-ES with an LLM proposing 30 %, "Centaur", is the hybrid that beat CMA-ES in the 2026
+# tuning study the README cites). It hands its trials over after 5 stalled trials, not 10: the
+# LLM's steps about a plateau point fill the base's history with near-equal values there, which
+# kept TPE on the plateau on 1 of 20 seeds with 10 and on none with 5 (random-changes control).
+PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
-        "tutorial": AbsolutePoints(),
-        "guided": StepsFromBest(n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True),
+        "tutorial": Preset(AbsolutePoints()),
+        "guided": Preset(_GUIDED),
+        "advised": Preset(
+            dataclasses.replace(_GUIDED, stall_after=5), base_sampler="gp", llm_share=0.3
+        ),
     }
 )
 
@@ -291,11 +351,11 @@ def preset_proposal(preset: str, *, runs_locally: bool) -> Proposal:
     Raises:
         ValueError: Unknown preset; the message lists the known ones.
     """
-    return PRESETS[resolve_preset(preset, runs_locally=runs_locally)]
+    return PRESETS[resolve_preset(preset, runs_locally=runs_locally)].proposal
 
 
 def resolve_preset(preset: str, *, runs_locally: bool) -> str:
-    """``"tutorial"`` or ``"guided"``: the preset ``preset`` stands for.
+    """``"tutorial"``, ``"guided"`` or ``"advised"``: the preset ``preset`` stands for.
 
     Example:
         >>> resolve_preset("auto", runs_locally=True)

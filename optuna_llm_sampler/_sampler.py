@@ -22,6 +22,12 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_llm_sampler._advice import base_startup
+from optuna_llm_sampler._advice import HANDOFF_SHARE
+from optuna_llm_sampler._advice import llm_owns
+from optuna_llm_sampler._advice import make_base_sampler
+from optuna_llm_sampler._advice import share_picks
+from optuna_llm_sampler._advice import since_moved
 from optuna_llm_sampler._answer import answer_excerpt
 from optuna_llm_sampler._answer import AnswerError
 from optuna_llm_sampler._answer import build_candidates_schema
@@ -40,12 +46,14 @@ from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler._options import AbsolutePoints
 from optuna_llm_sampler._options import AnswerFormat
+from optuna_llm_sampler._options import check_share
 from optuna_llm_sampler._options import convert_proposal
 from optuna_llm_sampler._options import HistoryOptions
-from optuna_llm_sampler._options import preset_proposal
 from optuna_llm_sampler._options import PresetName
+from optuna_llm_sampler._options import PRESETS
 from optuna_llm_sampler._options import PromptOptions
 from optuna_llm_sampler._options import Proposal
+from optuna_llm_sampler._options import resolve_preset
 from optuna_llm_sampler._options import StepsFromBest
 from optuna_llm_sampler._prompt import build_context
 from optuna_llm_sampler._prompt import CONTEXT_VARIABLES
@@ -83,6 +91,8 @@ if TYPE_CHECKING:
 _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 
 OnError = Literal["fallback", "raise"]
+#: Trials whose owner (the LLM or the base sampler) a process keeps in memory at once.
+_MAX_OWNERS = 1024
 
 
 @dataclass
@@ -104,23 +114,47 @@ class _ClientSpec:
 class LLMSampler(BaseSampler):
     """Sampler that asks a large language model for the next parameters (prompted policy search).
 
-    On each trial after the first ``n_startup_trials``, the sampler renders the study's history
-    into a Jinja prompt (by default the ProPS tutorial's), asks the LLM for one point of the
-    relative search space, validates and snaps the answer into Optuna's distributions, and
-    re-asks with the problem fed back when the answer is unusable or repeats a completed or
-    pending trial. If no usable answer comes within ``max_retries`` re-asks, or the provider fails,
-    the trial is sampled by ``independent_sampler`` and the reason is recorded. No answer of the
-    LLM can crash a study.
+    On each of its trials, the sampler renders the study's history into a Jinja prompt (by
+    default the ProPS tutorial's), asks the LLM for one point of the relative search space,
+    validates and snaps the answer into Optuna's distributions, and re-asks with the problem fed
+    back when the answer is unusable or repeats a completed or pending trial. If no usable answer
+    comes within ``max_retries`` re-asks, the provider fails or the token budget is spent, the
+    base sampler samples the trial and the reason is recorded. No answer of the LLM can crash a
+    study.
+
+    Which trials are the LLM's: the first ``llm_startup_trials`` (by trial number), then, once
+    ``n_startup_trials`` trials are complete, the ``llm_share`` of trial numbers spread evenly
+    (0.3: trials 3, 6, 9, 13, ...). The rule reads only the trial's number and the count of
+    completed trials, so workers in other threads or processes agree on it without talking. A
+    :class:`StepsFromBest` with ``stall_after`` hands the LLM's trials to the base sampler (a
+    third of them to random search, all to a base sampler in control) while the best value has
+    not moved beyond the noise for that many trials.
+
+    The base sampler samples every other trial. By default it is random search that samples the
+    startup trials and the fallbacks (``independent_sampler``). With ``base_sampler`` (such as
+    ``optuna.samplers.GPSampler(seed=0)``, or ``preset="advised"``) it is any Optuna sampler in
+    control of the study: its own relative and independent sampling on its trials and on every
+    fallback (never random search in its place), and its ``before_trial``, ``after_trial`` and
+    ``reseed_rng`` are called. Both see one history, the study's, so GPSampler and TPESampler
+    model the LLM's trials as their own. CmaEsSampler (Optuna 5.0) does not: it tells its
+    optimizer only the completed trials whose ``cma:generation`` system attribute (written by its
+    own ``sample_relative``) equals the current generation, so the LLM's trials, which carry
+    none, are left out of its updates, and a generation completes after ``popsize`` trials of its
+    own. CMA-ES stays correct beside the LLM (it is neither confused nor stalled); it just does not
+    learn from the LLM's points, and the study keeps the best of both.
 
     What the LLM answers with is a proposal kind: :class:`AbsolutePoints` (the next point's
     values) or :class:`StepsFromBest` (changes to the best point). ``preset`` chooses one with
-    its settings: ``"tutorial"`` is the ProPS tutorial's loop, ``"guided"`` answers with three
-    candidate steps from the best point clipped at the box, repeats within 0.1 re-asked, and the
-    hints at the prompt's end; ``"auto"`` is ``"guided"`` for a model that runs in-process
-    (``"local"``, a GGUF file) and ``"tutorial"`` for the others. A ``proposal`` given explicitly
-    wins over the preset. Where a parameter has no plain step (categorical, log scale), a
-    preset's steps from the best point become absolute points with the same settings; an explicit
-    :class:`StepsFromBest` raises a ``ValueError`` there.
+    its settings and base sampler: ``"tutorial"`` is the ProPS tutorial's loop, ``"guided"``
+    answers with three candidate steps from the best point clipped at the box, repeats within 0.1
+    re-asked, the hints at the prompt's end, and hands trials to random search when the best
+    stalls; ``"advised"`` is ``"guided"``'s proposal (handing over after 5 stalled trials) for
+    30 % of the trials with GPSampler in control; ``"auto"`` is ``"guided"`` for a model that
+    runs in-process (``"local"``, a GGUF file) and ``"tutorial"`` for the others. A
+    ``proposal``, ``base_sampler`` or ``llm_share`` given explicitly wins over the preset's.
+    Where a parameter has no plain step (categorical, log scale), a preset's steps from the best
+    point become absolute points with the same settings; an explicit :class:`StepsFromBest`
+    raises a ``ValueError`` there.
 
     Every LLM-sampled trial carries short user attributes (``llm_model``, ``llm_prompt_tokens``,
     ``llm_completion_tokens``, ``llm_latency_s``, ``llm_attempts``, ``llm_reasoning`` and, when
@@ -147,13 +181,19 @@ class LLMSampler(BaseSampler):
             study = optuna.create_study(direction="maximize", sampler=sampler)
             study.optimize(objective, n_trials=100)
 
+            # Optuna's GPSampler in control, the LLM proposing 30 % of the trials:
+            advised = LLMSampler(
+                model="gpt-4o", base_sampler=optuna.samplers.GPSampler(seed=0), llm_share=0.3
+            )
+
     Args:
         model: A model string (``"gpt-4o"``, ``"openai:gpt-4o-mini"``,
             ``"gemini:gemini-2.0-flash"``, ``"local"`` for the embedded offline model,
             ``"local:/path/model.gguf"``) or any object implementing
             :class:`~optuna_llm_sampler.LLMClient`.
-        preset: ``"auto"``, ``"tutorial"`` or ``"guided"``: the proposal used when ``proposal``
-            is not given (see above).
+        preset: ``"auto"``, ``"tutorial"``, ``"guided"`` or ``"advised"``: the proposal, base
+            sampler and share used where ``proposal``, ``base_sampler`` or ``llm_share`` is not
+            given (see above).
         prompt: What the prompt says besides the history (:class:`PromptOptions`).
         history: Which trials the prompt shows, and how (:class:`HistoryOptions`).
         proposal: What the LLM answers with (:class:`AbsolutePoints` or
@@ -164,8 +204,19 @@ class LLMSampler(BaseSampler):
             (``OPENAI_API_KEY``, ``GEMINI_API_KEY``). Never written to storage, logs or pickles.
         provider_options: Further keyword arguments for the provider's client (timeouts,
             temperature, ``cache=``...). Only with a model string.
-        n_startup_trials: Completed trials sampled by ``independent_sampler`` before the LLM is
-            asked (the tutorial's 20 warmup episodes).
+        base_sampler: An Optuna sampler in control of every trial the LLM does not propose, and
+            of every fallback; or one by name (``"gp"``, ``"tpe"``, ``"cmaes"``, ``"random"``,
+            seeded by ``seed``); ``None`` takes the preset's (random search for the startup and
+            the fallbacks, except with ``"advised"``).
+        llm_share: The share of trials after the startup that the LLM proposes, in (0, 1];
+            ``None`` takes the preset's (1.0, or 0.3 with ``"advised"``).
+        llm_startup_trials: The first trials the LLM proposes before any startup of the base
+            sampler, zero-shot from the task description (``PromptOptions(task_description=
+            ...)``). Optuna learns the parameters from a study's first trial, so a study with no
+            completed trial gives its first one to the base sampler.
+        n_startup_trials: Completed trials before the LLM's share begins, sampled by the base
+            sampler; ``None`` is 20 (the tutorial's warmup episodes), or the base sampler's own
+            startup (``n_startup_trials`` of GP and TPE: 10, CMA-ES: 1) with ``base_sampler``.
         max_retries: Re-asks per trial after an unusable or repeated answer. An answer that
             repeats an earlier one of the same trial word for word ends the re-asks (it would
             fail again for the same reason): the trial falls back at once.
@@ -174,11 +225,12 @@ class LLMSampler(BaseSampler):
         on_error: ``"fallback"`` samples a trial with ``independent_sampler`` when the provider
             fails; ``"raise"`` stops the study. Configuration errors (missing or rejected key,
             unknown model) always raise.
-        independent_sampler: Samples the startup trials, parameters outside the relative search
-            space, and every fallback. Defaults to random search with a stream of its own for
-            every trial (seeded by ``seed`` and the trial number), so workers that share a seed
-            never draw each other's points.
-        seed: Seed of the default independent sampler.
+        independent_sampler: Without ``base_sampler``: samples the startup trials, parameters
+            outside the relative search space, and every fallback, one parameter at a time.
+            Defaults to random search with a stream of its own for every trial (seeded by
+            ``seed`` and the trial number), so workers that share a seed never draw each
+            other's points.
+        seed: Seed of the default independent sampler, and of a base sampler given by name.
 
     Raises:
         ValueError: An argument is invalid (the message names it).
@@ -194,10 +246,13 @@ class LLMSampler(BaseSampler):
         prompt: PromptOptions | None = None,
         history: HistoryOptions | None = None,
         proposal: Proposal | None = None,
+        base_sampler: BaseSampler | str | None = None,
+        llm_share: float | None = None,
+        llm_startup_trials: int = 0,
         base_url: str | None = None,
         api_key: str | None = None,
         provider_options: Mapping[str, Any] | None = None,
-        n_startup_trials: int = 20,
+        n_startup_trials: int | None = None,
         max_retries: int = 3,
         max_total_tokens: int | None = None,
         on_error: OnError = "fallback",
@@ -207,8 +262,25 @@ class LLMSampler(BaseSampler):
         _check_group("prompt", prompt, PromptOptions)
         _check_group("history", history, HistoryOptions)
         _check_group("proposal", proposal, (AbsolutePoints, StepsFromBest))
-        if isinstance(n_startup_trials, bool) or n_startup_trials < 0:
+        if n_startup_trials is not None and (
+            isinstance(n_startup_trials, bool) or n_startup_trials < 0
+        ):
             raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials}.")
+        if isinstance(llm_startup_trials, bool) or not (
+            isinstance(llm_startup_trials, int) and llm_startup_trials >= 0
+        ):
+            raise ValueError(
+                f"llm_startup_trials must be a non-negative integer, got {llm_startup_trials!r}."
+            )
+        if llm_share is not None:
+            check_share("llm_share", llm_share)
+        if base_sampler is not None and not isinstance(base_sampler, (str, BaseSampler)):
+            raise ValueError(
+                "base_sampler must be an Optuna sampler such as optuna.samplers.GPSampler(seed=0) "
+                f"or a name ('gp', 'tpe', 'cmaes', 'random'), got {type(base_sampler).__name__}."
+            )
+        if isinstance(base_sampler, LLMSampler):
+            raise ValueError("base_sampler must be one of Optuna's samplers, not an LLMSampler.")
         if max_retries < 0:
             raise ValueError(f"max_retries must be non-negative, got {max_retries}.")
         if max_total_tokens is not None and max_total_tokens <= 0:
@@ -240,8 +312,25 @@ class LLMSampler(BaseSampler):
         self._prompt = prompt or PromptOptions()
         self._history = history or HistoryOptions()
         runs_locally = bool(getattr(self._client, "runs_locally", False))
-        self._proposal = proposal or preset_proposal(preset, runs_locally=runs_locally)
+        chosen = PRESETS[resolve_preset(preset, runs_locally=runs_locally)]
+        self._proposal = proposal or chosen.proposal
         self._proposal_given = proposal is not None
+        base = chosen.base_sampler if base_sampler is None else base_sampler
+        if base is not None and independent_sampler is not None:
+            raise ValueError(
+                "base_sampler (or preset='advised') and independent_sampler both sample the "
+                "trials the LLM does not; pass only one."
+            )
+        if isinstance(base, str):
+            base = make_base_sampler(base, seed=seed)
+        # With a base sampler in control it samples its trials as a whole (relative sampling);
+        # the independent sampler only ever fills in one parameter at a time.
+        self._base: BaseSampler = base or independent_sampler or PerTrialRandomSampler(seed=seed)
+        self._base_in_control = base is not None
+        self._llm_share = chosen.llm_share if llm_share is None else float(llm_share)
+        self._llm_startup_trials = llm_startup_trials
+        if n_startup_trials is None:
+            n_startup_trials = base_startup(self._base) if self._base_in_control else 20
         steps = self._proposal
         widens = isinstance(steps, StepsFromBest) and steps.widen_after is not None
         if widens and self._prompt.search_std is None:
@@ -263,12 +352,11 @@ class LLMSampler(BaseSampler):
             not runs_locally if self._prompt.reasoning is None else self._prompt.reasoning
         )
         self._history_tokens = history_budget(self._history.max_tokens, self._client)
-        self._check_template(n_startup_trials)
+        self._check_template(0 if llm_startup_trials else n_startup_trials)
         self._n_startup_trials = n_startup_trials
         self._max_retries = max_retries
         self._max_total_tokens = max_total_tokens
         self._on_error: OnError = on_error
-        self._independent_sampler = independent_sampler or PerTrialRandomSampler(seed=seed)
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._init_process_state()
 
@@ -305,10 +393,13 @@ class LLMSampler(BaseSampler):
         # Completed trials never change: their history row, rendered line and token count are
         # cached per study and search space instead of being rebuilt on every call.
         self._caches: dict[tuple[Any, ...], _HistoryCache] = {}
+        # Whose each running trial is, decided once at its first call (by trial id): the count of
+        # completed trials it depends on grows while the trial runs.
+        self._owners: dict[int, bool] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_token_budget_warned", "_caches", "_template"):
+        for name in ("_lock", "_token_budget_warned", "_caches", "_template", "_owners"):
             del state[name]
         if self._client_spec is not None:
             del state["_client"]  # SDK clients hold connections; it is built again from the spec
@@ -332,13 +423,20 @@ class LLMSampler(BaseSampler):
         """What the LLM answers with: the explicit ``proposal``, else the preset's."""
         return self._proposal
 
+    @property
+    def base_sampler(self) -> BaseSampler:
+        """The sampler of every trial the LLM does not propose, and of the fallbacks."""
+        return self._base
+
     def reseed_rng(self) -> None:
-        self._independent_sampler.reseed_rng()
+        self._base.reseed_rng()
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         self._raise_error_if_multi_objective(study)
+        if not self._llm_turn(study, trial):
+            return self._base_space(study, trial)
         return {
             name: distribution
             for name, distribution in self._search_space.calculate(study).items()
@@ -349,12 +447,11 @@ class LLMSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         self._raise_error_if_multi_objective(study)
+        if not self._llm_turn(study, trial):
+            return self._sample_by_base(study, trial, search_space, search_space)
         if not search_space:
             return {}
         trials = study._get_trials(deepcopy=False, use_cache=True)
-        n_complete = sum(t.state == TrialState.COMPLETE for t in trials)
-        if n_complete < self._n_startup_trials:
-            return {}
 
         fixed = fixed_params(trial, search_space)
         if len(fixed) == len(search_space):
@@ -386,12 +483,10 @@ class LLMSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         self._raise_error_if_multi_objective(study)
-        return self._independent_sampler.sample_independent(
-            study, trial, param_name, param_distribution
-        )
+        return self._base.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._independent_sampler.before_trial(study, trial)
+        self._base.before_trial(study, trial)
 
     def after_trial(
         self,
@@ -400,7 +495,64 @@ class LLMSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._independent_sampler.after_trial(study, trial, state, values)
+        with self._lock:
+            self._owners.pop(trial._trial_id, None)
+        self._base.after_trial(study, trial, state, values)
+
+    def _llm_turn(self, study: Study, trial: FrozenTrial) -> bool:
+        """Whether the LLM proposes ``trial`` (see the class docstring), decided at the trial's
+        first call and kept until it ends, so its relative search space and its sampling agree.
+        """
+        with self._lock:
+            owner = self._owners.get(trial._trial_id)
+        if owner is not None:
+            return owner
+        trials = study._get_trials(deepcopy=False, use_cache=True, states=(TrialState.COMPLETE,))
+        owner = llm_owns(
+            trial.number,
+            n_complete=len(trials),
+            n_startup_trials=self._n_startup_trials,
+            llm_share=self._llm_share,
+            llm_startup_trials=self._llm_startup_trials,
+        )
+        stall_after = getattr(self._proposal, "stall_after", None)
+        if owner and stall_after is not None and trial.number >= self._llm_startup_trials:
+            ordered = sorted(trials, key=lambda t: t.number)
+            values = [float(t.value) for t in ordered if t.value is not None]
+            if since_moved(values, study.direction) >= stall_after:
+                # A base in control refines a good point itself and takes every stalled trial;
+                # random search cannot, so it takes only a share.
+                owner = not self._base_in_control and not share_picks(trial.number, HANDOFF_SHARE)
+        with self._lock:
+            if len(self._owners) >= _MAX_OWNERS:  # trials that never ended (killed, abandoned)
+                self._owners.pop(next(iter(self._owners)))
+            self._owners[trial._trial_id] = owner
+        return owner
+
+    def _sample_by_base(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        base_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        """``search_space``'s values from the base sampler: its relative sampling of
+        ``base_space`` (a CMA-ES trial of the current generation, a GP or TPE proposal) where it
+        has one, its independent sampling for the rest."""
+        params: dict[str, Any] = {}
+        if self._base_in_control and base_space:
+            proposed = self._base.sample_relative(study, trial, base_space)
+            params = {name: proposed[name] for name in search_space if name in proposed}
+        for name, distribution in search_space.items():
+            if name not in params:
+                params[name] = self._base.sample_independent(study, trial, name, distribution)
+        return params
+
+    def _base_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """The base sampler's relative search space; none for an independent sampler."""
+        if not self._base_in_control:
+            return {}
+        return self._base.infer_relative_search_space(study, trial)
 
     def _format_for(self, search_space: Mapping[str, BaseDistribution]) -> AnswerFormat:
         """The answer format for this space: JSON where a name (or a step's ``change_`` name)
@@ -587,7 +739,7 @@ class LLMSampler(BaseSampler):
                 record.messages = conversation
                 _logger.warning(
                     f"Trial {trial.number}: the LLM call failed ({record.fallback}); "
-                    "sampling it with the independent sampler."
+                    "sampling it with the base sampler."
                 )
                 params = self._fall_back(study, trial, search_space, record, fixed)
                 # Logged by the trial that completes the pattern, so once per study.
@@ -635,7 +787,7 @@ class LLMSampler(BaseSampler):
         record.fallback = f"no usable answer after {record.attempts} attempts: {problem}"[:300]
         record.messages = conversation
         _logger.info(
-            f"Trial {trial.number}: {record.fallback}; sampling it with the independent sampler."
+            f"Trial {trial.number}: {record.fallback}; sampling it with the base sampler."
         )
         return self._fall_back(study, trial, search_space, record, fixed)
 
@@ -751,10 +903,8 @@ class LLMSampler(BaseSampler):
         record: LLMRecord,
         fixed: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        params = {
-            name: self._independent_sampler.sample_independent(study, trial, name, distribution)
-            for name, distribution in search_space.items()
-        }
+        # The base sampler's own trial, as if the LLM had not been asked.
+        params = self._sample_by_base(study, trial, search_space, self._base_space(study, trial))
         params.update(fixed or {})  # the trial evaluates the enqueued values, so they are recorded
         record.proposal = params
         with self._lock:
@@ -780,7 +930,7 @@ class LLMSampler(BaseSampler):
             self._token_budget_warned = True
         _logger.warning(
             f"The LLM token budget is spent ({spent} tokens >= max_total_tokens="
-            f"{self._max_total_tokens}); further trials use the independent sampler."
+            f"{self._max_total_tokens}); further trials use the base sampler."
         )
 
 

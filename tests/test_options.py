@@ -19,6 +19,7 @@ from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import StepsFromBest
 from optuna_llm_sampler._options import convert_proposal
 from optuna_llm_sampler._options import option_docs
+from optuna_llm_sampler._options import Preset
 from optuna_llm_sampler._options import preset_proposal
 from optuna_llm_sampler._options import resolve_preset
 
@@ -246,14 +247,37 @@ def test_template_vars_are_a_read_only_copy() -> None:
 
 def test_presets_and_auto() -> None:
     assert preset_proposal("tutorial", runs_locally=True) == AbsolutePoints()
-    assert preset_proposal("guided", runs_locally=False) == PRESETS["guided"]
-    assert preset_proposal("auto", runs_locally=True) == PRESETS["guided"]
-    assert preset_proposal("auto", runs_locally=False) == PRESETS["tutorial"]
+    assert preset_proposal("guided", runs_locally=False) == PRESETS["guided"].proposal
+    assert preset_proposal("auto", runs_locally=True) == PRESETS["guided"].proposal
+    assert preset_proposal("auto", runs_locally=False) == PRESETS["tutorial"].proposal
+    assert preset_proposal("advised", runs_locally=True) == dataclasses.replace(
+        PRESETS["guided"].proposal, stall_after=5
+    )
     assert resolve_preset("auto", runs_locally=True) == "guided"
+    assert resolve_preset("advised", runs_locally=False) == "advised"
     with pytest.raises(ValueError, match="preset must be one of 'auto', 'tutorial', 'guided'"):
         resolve_preset("local", runs_locally=True)
     with pytest.raises(TypeError):
-        PRESETS["mine"] = AbsolutePoints()  # type: ignore[index]
+        PRESETS["mine"] = Preset(AbsolutePoints())  # type: ignore[index]
+
+
+def test_presets_say_who_samples_the_other_trials() -> None:
+    assert (PRESETS["tutorial"].base_sampler, PRESETS["tutorial"].llm_share) == (None, 1.0)
+    assert (PRESETS["guided"].base_sampler, PRESETS["guided"].llm_share) == (None, 1.0)
+    assert (PRESETS["advised"].base_sampler, PRESETS["advised"].llm_share) == ("gp", 0.3)
+    assert PRESETS["guided"].proposal.stall_after == 10  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("share", [0, -0.1, 1.5, float("nan"), True, "0.3"])
+def test_a_share_outside_zero_to_one_is_refused(share: object) -> None:
+    with pytest.raises(ValueError, match="llm_share must be a number in"):
+        Preset(AbsolutePoints(), llm_share=share)  # type: ignore[arg-type]
+
+
+def test_stall_after_must_be_positive_or_none() -> None:
+    assert StepsFromBest(stall_after=None).stall_after is None
+    with pytest.raises(ValueError, match="stall_after must be an integer >= 1"):
+        StepsFromBest(stall_after=0)
 
 
 @settings(max_examples=40, deadline=None)

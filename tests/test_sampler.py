@@ -648,7 +648,9 @@ def test_a_rounded_copy_of_a_running_trial_is_a_repeat() -> None:
 # --------------------------------------------------------------------------- presets
 
 
-GUIDED = StepsFromBest(n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True)
+GUIDED = StepsFromBest(
+    n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True, stall_after=10
+)
 
 
 def _local_client(*answers: str) -> ScriptedClient:
@@ -659,7 +661,8 @@ def _local_client(*answers: str) -> ScriptedClient:
 
 
 def test_presets_name_a_proposal_and_auto_follows_where_the_model_runs() -> None:
-    assert PRESETS["guided"] == GUIDED and PRESETS["tutorial"] == AbsolutePoints()
+    assert PRESETS["guided"].proposal == GUIDED
+    assert PRESETS["tutorial"].proposal == AbsolutePoints()
     remote, local = ScriptedClient(), _local_client()
     assert LLMSampler(model=remote, preset="guided").proposal == GUIDED
     assert LLMSampler(model=local, preset="tutorial").proposal == AbsolutePoints()
@@ -667,7 +670,9 @@ def test_presets_name_a_proposal_and_auto_follows_where_the_model_runs() -> None
     assert LLMSampler(model=local, preset="auto").proposal == GUIDED
     assert LLMSampler(model=remote).proposal == AbsolutePoints()  # "auto" is the default
     assert LLMSampler(model=local).proposal == GUIDED
-    with pytest.raises(ValueError, match="preset must be one of 'auto', 'tutorial', 'guided'"):
+    with pytest.raises(
+        ValueError, match="preset must be one of .auto., .tutorial., .guided., .advised."
+    ):
         LLMSampler(model=remote, preset="fast")  # type: ignore[arg-type]
 
 

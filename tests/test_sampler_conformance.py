@@ -23,3 +23,18 @@ class TestLLMSampler(BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySa
             return LLMSampler(model=client, n_startup_trials=0, seed=0)
 
         return factory
+
+
+@pytest.mark.parametrize("base", ["gp", "tpe", "cmaes", "random"])
+class TestAdvisedLLMSampler(
+    BasicSamplerTestCase, RelativeSamplerTestCase, SingleOnlySamplerTestCase
+):
+    """The same suites with one of Optuna's samplers in control and the LLM proposing 30 %."""
+
+    @pytest.fixture
+    def sampler(self, base: str) -> Callable[[], BaseSampler]:
+        def factory() -> BaseSampler:
+            client = ScriptedClient(respond=SchemaResponder(seed=0), supports_schema=True)
+            return LLMSampler(model=client, base_sampler=base, llm_share=0.3, seed=0)
+
+        return factory

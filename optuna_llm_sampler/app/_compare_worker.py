@@ -289,10 +289,14 @@ def paired_llm_options(task: StudyTask) -> dict[str, Any]:
     The startup and fallback points of ``llm`` and ``llm-control`` come from
     :func:`~optuna_llm_sampler.app._named_samplers.startup_sampler` of the seed, the ``random``
     sampler of the same seed (and ``run``'s), so the studies of one seed start from the same
-    points and their difference is the LLM's.
+    points and their difference is the LLM's. With a base sampler in control (``base_sampler``,
+    ``preset="advised"``) the base draws the startup, as it does alone on the same seed.
     """
+    from optuna_llm_sampler.app._named_samplers import llm_base_sampler
     from optuna_llm_sampler.app._named_samplers import startup_sampler
 
+    if llm_base_sampler(task.llm_options) is not None:
+        return dict(task.llm_options)  # a base sampler in control draws its own startup
     return {"independent_sampler": startup_sampler(task.seed), **task.llm_options}
 
 

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from optuna_llm_sampler._advice import BASE_SAMPLER_NAMES
 from optuna_llm_sampler._options import AbsolutePoints
 from optuna_llm_sampler._options import convert_proposal
 from optuna_llm_sampler._options import HistoryOptions
@@ -24,14 +25,16 @@ from optuna_llm_sampler._options import PromptOptions
 from optuna_llm_sampler._options import Proposal
 from optuna_llm_sampler._options import resolve_preset
 from optuna_llm_sampler._options import StepsFromBest
+from optuna_llm_sampler._sampler import LLMSampler
 from optuna_llm_sampler.providers import redact_url
 from optuna_llm_sampler.rl import MOUNTAINCAR
 from optuna_llm_sampler.rl import TASK_DESCRIPTIONS
 
 
 #: ``--guidance`` values and the presets they name.
-GUIDANCE_PRESETS = {"auto": "auto", "on": "guided", "off": "tutorial"}
-GROUPS = ("prompt", "history", "proposal")
+GUIDANCE_PRESETS = {"auto": "auto", "on": "guided", "off": "tutorial", "advised": "advised"}
+#: The option groups flags set; ``"sampler"`` is ``LLMSampler``'s own keyword arguments.
+GROUPS = ("prompt", "history", "proposal", "sampler")
 _STEPS = "steps_from_best"
 
 
@@ -41,9 +44,11 @@ class Flag:
 
     Attributes:
         name: The flag, such as ``--min-distance``.
-        group: ``"prompt"``, ``"history"`` or ``"proposal"``: the option group it sets.
+        group: ``"prompt"``, ``"history"``, ``"proposal"`` or ``"sampler"``: the option group
+            it sets (``"sampler"``: a keyword argument of ``LLMSampler`` itself).
         field: The field of the group's option object.
-        owner: The option class whose docstring describes the field.
+        owner: The option class whose docstring describes the field (its ``Attributes:``, or
+            ``LLMSampler``'s ``Args:``).
         type: The value's type; ``None`` for an on/off flag.
         choices: The values allowed, if a fixed set.
         note: What the command adds to the option's description.
@@ -56,6 +61,12 @@ class Flag:
     type: Any = None
     choices: tuple[str, ...] | None = None
     note: str = ""
+
+    def doc(self) -> str:
+        """The field's description in its owner's docstring (``LLMSampler``'s ``Args:`` for the
+        ``"sampler"`` group, an option group's ``Attributes:`` otherwise)."""
+        section = "Args" if self.group == "sampler" else "Attributes"
+        return option_docs(self.owner, section)[self.field]
 
 
 def history_tokens(text: str) -> int | str | None:
@@ -122,6 +133,10 @@ FLAGS = (
     Flag("--hints", "proposal", "hints", AbsolutePoints),
     Flag("--n-tried-changes", "proposal", "n_tried_changes", StepsFromBest, int),
     Flag("--widen-steps-after", "proposal", "widen_after", StepsFromBest, int),
+    Flag("--stall-after", "proposal", "stall_after", StepsFromBest, int),
+    Flag("--base-sampler", "sampler", "base_sampler", LLMSampler, str, BASE_SAMPLER_NAMES),
+    Flag("--llm-share", "sampler", "llm_share", LLMSampler, float),
+    Flag("--llm-startup-trials", "sampler", "llm_startup_trials", LLMSampler, int),
 )
 
 
@@ -143,15 +158,17 @@ def flag_help(flag: Flag) -> str:
             "absolute values (AbsolutePoints)."
         )
     else:
-        text = _plain(option_docs(flag.owner)[flag.field])
+        text = _plain(flag.doc())
     if flag.note:
         text += " " + flag.note
     return f"{text} (default: {_default(flag)})"
 
 
 def _default(flag: Flag) -> str:
-    if flag.group == "proposal":
+    if flag.group == "proposal" or flag.field in ("base_sampler", "llm_share"):
         return "as --guidance says"
+    if flag.group == "sampler":
+        return "0"
     if flag.field == "expected_optimum":
         return "see above"
     for f in dataclasses.fields(flag.owner):
@@ -175,8 +192,10 @@ def add_llm_flags(parser: argparse.ArgumentParser) -> None:
         choices=tuple(GUIDANCE_PRESETS),
         help="the preset: on is 'guided' (steps from the best point, three candidates ranked by "
         "a small GP, changes clipped at the box, repeats within 0.1 re-asked, hints, the "
-        "environment described), off is 'tutorial' (the tutorial's loop), auto is on for "
-        "local models and off for the others (default: auto)",
+        "environment described, a third of the trials to random search while the best "
+        "stalls), off is 'tutorial' (the tutorial's loop), advised is 'guided' for 30%% of the "
+        "trials with Optuna's GPSampler in control of the others, auto is on for local models "
+        "and off for the others (default: auto)",
     )
     for flag in FLAGS:
         kwargs: dict[str, Any] = {
@@ -209,8 +228,8 @@ def given_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     Example:
         >>> parser = argparse.ArgumentParser()
         >>> add_llm_flags(parser)
-        >>> given_options(parser.parse_args(["--hints", "--history-style", "tutorial"]))
-        {'prompt': {}, 'history': {'style': 'tutorial'}, 'proposal': {'hints': True}}
+        >>> given_options(parser.parse_args(["--hints", "--llm-share", "0.5"]))
+        {'prompt': {}, 'history': {}, 'proposal': {'hints': True}, 'sampler': {'llm_share': 0.5}}
     """
     given: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
     for flag in FLAGS:
@@ -234,14 +253,14 @@ def resolve_proposal(
             point asked for absolute points.
     """
     if guidance not in GUIDANCE_PRESETS:
-        raise ValueError(f"--guidance must be auto, on or off, got {guidance!r}.")
+        raise ValueError(f"--guidance must be auto, on, off or advised, got {guidance!r}.")
     proposal = preset_proposal(GUIDANCE_PRESETS[guidance], runs_locally=_is_local(model))
     fields = dict(given or {})
     steps = fields.pop(_STEPS, None)
     if steps is not None:
         proposal = convert_proposal(proposal, StepsFromBest if steps else AbsolutePoints)
     if not isinstance(proposal, StepsFromBest):
-        for name in ("widen_after", "n_tried_changes"):
+        for name in ("widen_after", "n_tried_changes", "stall_after"):
             if name in fields:
                 flag = next(f.name for f in FLAGS if f.field == name)
                 raise ValueError(
@@ -272,7 +291,7 @@ def sampler_options(
     """
     given = {group: dict((given or {}).get(group, {})) for group in GROUPS}
     preset = GUIDANCE_PRESETS.get(guidance, guidance)
-    guided = resolve_preset(preset, runs_locally=_is_local(model)) == "guided"
+    guided = resolve_preset(preset, runs_locally=_is_local(model)) in ("guided", "advised")
     prompt = dict(given["prompt"])
     description = prompt.pop("task_description", "auto" if guided else None)
     if description == "auto":
@@ -294,6 +313,7 @@ def sampler_options(
         options["history"] = HistoryOptions(**given["history"])
     if given["proposal"]:
         options["proposal"] = resolve_proposal(guidance, model, given["proposal"])
+    options.update(given["sampler"])
     return options
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import os
 from typing import Any
 
 from optuna.samplers import BaseSampler
 
+from optuna_llm_sampler._advice import BASE_SAMPLER_NAMES
+from optuna_llm_sampler._advice import make_base_sampler
+from optuna_llm_sampler._options import PRESETS
 from optuna_llm_sampler.app._install import install_hint
 from optuna_llm_sampler.app._install import is_missing
 
@@ -123,6 +127,21 @@ def control_options(llm_options: dict[str, Any] | None, *, seed: int | None) -> 
     return options
 
 
+def llm_base_sampler(llm_options: Mapping[str, Any]) -> Any:
+    """The base sampler in control of an ``LLMSampler`` with these options (its
+    ``base_sampler``, else its preset's), or ``None`` when random search only fills in.
+
+    Example:
+        >>> llm_base_sampler({"preset": "advised"}), llm_base_sampler({"preset": "guided"})
+        ('gp', None)
+    """
+    base = llm_options.get("base_sampler")
+    if base is None:
+        preset = PRESETS.get(str(llm_options.get("preset", "auto")))
+        base = None if preset is None else preset.base_sampler
+    return base
+
+
 def make_sampler(
     name: str,
     *,
@@ -154,16 +173,16 @@ def make_sampler(
         options.setdefault("model", default_model())
         if name == CONTROL:
             options = control_options(options, seed=seed)
-        options.setdefault("independent_sampler", startup_sampler(seed))
+        base = llm_base_sampler(options)
+        if isinstance(base, str):
+            check_sampler_available(base)  # the install hint before the first trial, not at it
+        if base is None:
+            options.setdefault("independent_sampler", startup_sampler(seed))
         return LLMSampler(n_startup_trials=n_startup_trials, seed=seed, **options)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
     if name == "random":
         return startup_sampler(seed)
+    if name in BASE_SAMPLER_NAMES:
+        return make_base_sampler(name, seed=seed)
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, scramble=True)
     raise ValueError(

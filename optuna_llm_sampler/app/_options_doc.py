@@ -56,15 +56,20 @@ def options_markdown() -> str:
         "",
         "## Presets",
         "",
-        '`preset` chooses the proposal when `proposal` is not given: `"auto"` (the default) is',
-        '`"guided"` for a model that runs in-process (`model="local"`, a GGUF file) and',
-        '`"tutorial"` for the others. `--guidance on|off|auto` on the command line.',
+        "`preset` chooses the proposal, base sampler and LLM share where `proposal`,",
+        '`base_sampler` or `llm_share` is not given: `"auto"` (the default) is `"guided"` for a',
+        'model that runs in-process (`model="local"`, a GGUF file) and `"tutorial"` for the',
+        "others. `--guidance on|off|advised|auto` on the command line.",
         "",
-        "| preset | proposal |",
-        "| --- | --- |",
+        "| preset | proposal | base sampler | LLM share |",
+        "| --- | --- | --- | --- |",
     ]
-    for name, proposal in PRESETS.items():
-        lines.append(f"| `{name}` | `{dataclass_call(proposal, env='')}` |")
+    for name, preset in PRESETS.items():
+        base = preset.base_sampler or "random (startup and fallbacks)"
+        lines.append(
+            f"| `{name}` | `{dataclass_call(preset.proposal, env='')}` | {base} | "
+            f"{preset.llm_share:g} |"
+        )
     lines += [
         "",
         "## `LLMSampler(...)`",

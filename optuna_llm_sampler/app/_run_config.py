@@ -130,8 +130,8 @@ class RunConfig:
         rescore_episodes: Fresh episodes used to re-score the best weights at the end.
         startup: ``"random"``: the startup trials are random over the whole box; ``"tutorial"``:
             the tutorial's warmup, weights uniform in [-3, 3] rounded to one decimal.
-        guidance: ``"auto"``, ``"on"`` or ``"off"``: the presets ``"auto"``, ``"guided"`` and
-            ``"tutorial"``.
+        guidance: ``"auto"``, ``"on"``, ``"off"`` or ``"advised"``: the presets ``"auto"``,
+            ``"guided"``, ``"tutorial"`` and ``"advised"``.
         options: Option fields set explicitly, by group: ``{"prompt": {"precision": 4},
             "proposal": {"steps_from_best": True}}``; they win over the preset's.
         llm_options: Further keyword arguments of ``LLMSampler`` (``provider_options``, ...).
@@ -189,8 +189,10 @@ class RunConfig:
             raise ValueError(f"--low must be below --high, got {self.low} and {self.high}.")
         if self.sampler != "llm" and (self.model or self.base_url):
             raise ValueError("--model and --base-url apply to --sampler llm only.")
-        if self.guidance not in ("auto", "on", "off"):
-            raise ValueError(f"--guidance must be auto, on or off, got {self.guidance!r}.")
+        if self.guidance not in ("auto", "on", "off", "advised"):
+            raise ValueError(
+                f"--guidance must be auto, on, off or advised, got {self.guidance!r}."
+            )
         if self.startup not in ("random", "tutorial"):
             raise ValueError(f"--startup must be 'random' or 'tutorial', got {self.startup!r}.")
         if self.startup == "tutorial" and not (self.low <= -3 and self.high >= 3):

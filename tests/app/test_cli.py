@@ -595,6 +595,18 @@ def test_the_samplers_extra_brings_the_modules_the_samplers_need() -> None:
         (["run", "--sampler", "qmc", "--n-trials", "2", "--no-progress"], "scipy", "run"),
         (["run", "--sampler", "gp", "--n-trials", "2", "--no-progress"], "torch", "run"),
         (
+            ["run", "--model", "stub-model", "--base-url", "http://127.0.0.1:9/v1"]
+            + ["--base-sampler", "gp", "--n-trials", "2", "--no-progress"],
+            "torch",
+            "run",
+        ),
+        (
+            ["run", "--model", "stub-model", "--base-url", "http://127.0.0.1:9/v1"]
+            + ["--guidance", "advised", "--n-trials", "2", "--no-progress"],
+            "torch",
+            "run",
+        ),
+        (
             ["compare", "--samplers", "random,cmaes", "--n-trials", "2", "--no-progress"],
             "cmaes",
             "compare",

@@ -65,7 +65,8 @@ def test_the_control_takes_the_llm_set_up_with_only_the_model_replaced(
     assert isinstance(client, RandomProposer)
     assert (client.seed, client.runs_locally, client.search_std) == (4, local, 1.0)
     # preset "auto" resolves for the control as for the model it stands in for
-    assert control.proposal == preset_proposal("auto", runs_locally=local) == PRESETS[preset]
+    assert control.proposal == preset_proposal("auto", runs_locally=local)
+    assert control.proposal == PRESETS[preset].proposal
     assert control._prompt == options["prompt"]
     assert control._n_startup_trials == 7
 

@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+import optuna
 import pytest
 
 from optuna_llm_sampler import AbsolutePoints
@@ -18,7 +19,6 @@ from optuna_llm_sampler import HistoryOptions
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PromptOptions
 from optuna_llm_sampler import StepsFromBest
-from optuna_llm_sampler._options import option_docs
 from optuna_llm_sampler.app import RunConfig
 from optuna_llm_sampler.app._llm_options import add_llm_flags
 from optuna_llm_sampler.app._llm_options import flag_help
@@ -46,7 +46,7 @@ def test_every_flag_has_help_from_its_options_docstring(flag) -> None:
     assert len(description) > 20 and default.endswith(")") and len(default) > 1, text
     assert "``" not in text and ":class:" not in text, text  # docstring markup made plain
     if flag.field != "steps_from_best":
-        words = option_docs(flag.owner)[flag.field].replace("``", "").split()[:4]
+        words = flag.doc().replace("``", "").split()[:4]
         assert description.startswith(" ".join(words)), (text, words)
     assert flag.group in GROUPS and flag.name.startswith("--")
 
@@ -105,7 +105,7 @@ def test_given_options_holds_exactly_the_flags_given(data: st.DataObject) -> Non
 
 def test_given_options_of_nothing_is_empty_groups_and_guidance_stays_apart() -> None:
     args = _parser().parse_args(["--guidance", "on"])
-    assert given_options(args) == {"prompt": {}, "history": {}, "proposal": {}}
+    assert given_options(args) == {"prompt": {}, "history": {}, "proposal": {}, "sampler": {}}
     assert args.guidance == "on"
     assert _parser().parse_args([]).guidance == "auto"
 
@@ -152,6 +152,9 @@ CONFIGS = [
     },
     {"env": "Pendulum-v1", "guidance": "on", "options": {"prompt": {"expected_optimum": -200}}},
     {"llm_options": {"provider_options": {"timeout": 5.0}}},
+    {"guidance": "advised"},
+    {"options": {"sampler": {"base_sampler": "cmaes", "llm_share": 0.5}}},
+    {"options": {"sampler": {"base_sampler": "tpe", "llm_startup_trials": 3}}},
 ]
 
 
@@ -186,6 +189,19 @@ def test_the_printed_call_builds_the_sampler_run_uses(
     assert built._prompt == used._prompt and built._history == used._history
     assert built._n_startup_trials == used._n_startup_trials == config.n_startup_trials
     assert built._max_total_tokens == used._max_total_tokens == config.max_total_tokens
+    assert type(built.base_sampler) is type(used.base_sampler)
+    assert built._llm_share == used._llm_share
+    assert built._llm_startup_trials == used._llm_startup_trials
+
+
+def test_the_base_sampler_flags_reach_the_printed_call(in_tmp: Path, capsys) -> None:
+    argv = ["run", "--model", "stub-model", "--base-url", "http://127.0.0.1:9/v1", "--create-only"]
+    argv += ["--study-name", "c", "--base-sampler", "tpe", "--llm-share", "0.25"]
+    assert main(argv) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("in Python: ")]
+    assert "base_sampler='tpe', llm_share=0.25" in line
+    built = eval(line.removeprefix("in Python: "), _namespace(ScriptedClient()))  # noqa: S307
+    assert isinstance(built.base_sampler, optuna.samplers.TPESampler) and built._llm_share == 0.25
 
 
 def test_run_prints_the_call(in_tmp: Path, capsys) -> None:

@@ -278,4 +278,4 @@ def test_a_study_of_mixed_parameters_falls_back_to_absolute_points_without_error
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=12)
     assert llm_usage(study).fallbacks == 0
-    assert isinstance(PRESETS["guided"], StepsFromBest)
+    assert isinstance(PRESETS["guided"].proposal, StepsFromBest)

@@ -14,7 +14,6 @@ from optuna_llm_sampler import llm_usage
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PRESETS
 from optuna_llm_sampler import PromptOptions
-from optuna_llm_sampler import StepsFromBest
 
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="needs the [local] extra")
@@ -90,11 +89,10 @@ def test_the_embedded_model_answers_steps_from_the_best_point(tmp_path) -> None:
         model="local",
         provider_options={"n_threads": 1, "max_tokens": 200},
         prompt=PromptOptions(search_std=1.0),
-        proposal=StepsFromBest(n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True),
         n_startup_trials=5,
         seed=1,
     )
-    assert sampler.proposal == PRESETS["guided"]  # what preset="auto" gives a local model
+    assert sampler.proposal == PRESETS["guided"].proposal  # preset="auto" for a local model
     storage = f"sqlite:///{tmp_path / 'steps.db'}"
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
     study.optimize(objective, n_trials=9)

@@ -241,7 +241,7 @@ def compare(
     storage: str | None = None,
     out: str | os.PathLike[str] = "compare",
     llm_options: Mapping[str, Any] | None = None,
-    n_startup_trials: int = 20,
+    n_startup_trials: int | None = None,
     n_jobs: int | None = None,
     threshold: float | None = None,
     fail_below: float | None = None,
@@ -297,7 +297,8 @@ def compare(
             ``llm`` sampler: ``model`` (default ``gpt-4o`` with ``OPENAI_API_KEY``, else the
             embedded model), ``base_url``, ``prompt``, ``proposal``... The prompt's ``budget``
             defaults to ``n_trials``.
-        n_startup_trials: Trials sampled at random before the LLM is asked (``llm`` only).
+        n_startup_trials: Trials sampled before the LLM is asked (``llm`` and ``llm-control``
+            only); ``None``: 20, or the base sampler's own startup when one is in control.
         n_jobs: Worker processes; default ``min(2, os.cpu_count())``. ``1`` runs everything in
             this process (any callable works then).
         threshold: A value counted as "solved": the summary reports how many trials each seed
@@ -457,7 +458,9 @@ def _check_arguments(
         raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}.")
     if threshold is not None and not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number or None, got {threshold!r}.")
-    if isinstance(n_startup_trials, bool) or n_startup_trials < 0:
+    if n_startup_trials is not None and (
+        isinstance(n_startup_trials, bool) or n_startup_trials < 0
+    ):
         raise ValueError(f"n_startup_trials must be non-negative, got {n_startup_trials!r}.")
     if name is None:
         name = str(

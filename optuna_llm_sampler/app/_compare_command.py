@@ -103,7 +103,13 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
         default=min(2, os.cpu_count() or 1),
         help="worker processes (1: run in this process)",
     )
-    parser.add_argument("--n-startup-trials", type=int, default=20, help="llm only")
+    parser.add_argument(
+        "--n-startup-trials",
+        type=int,
+        default=None,
+        help="llm and llm-control only (default: 20, or the base sampler's own startup with "
+        "--base-sampler or --guidance advised)",
+    )
     parser.add_argument("--n-eval-episodes", type=int, default=20, help="episodes per trial")
     parser.add_argument("--rescore-episodes", type=int, default=100, help="fresh episodes")
     parser.add_argument("--max-steps", type=int, default=1000)

@@ -174,7 +174,7 @@ class StudyTask:
         n_trials: Complete trials the study must hold when done.
         objective_factory: ``factory(seed) -> objective``.
         rescore: ``rescore(study) -> float`` for the best trial, or ``None``.
-        n_startup_trials: Startup trials of the LLM sampler.
+        n_startup_trials: Startup trials of the LLM sampler (``None``: its default).
         llm_options: Keyword arguments of the LLM sampler.
     """
 
@@ -185,7 +185,7 @@ class StudyTask:
     n_trials: int
     objective_factory: ObjectiveFactory
     rescore: Rescore | None = None
-    n_startup_trials: int = 20
+    n_startup_trials: int | None = None
     llm_options: dict[str, Any] = field(default_factory=dict)
 
 

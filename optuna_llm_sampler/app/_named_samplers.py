@@ -146,7 +146,7 @@ def make_sampler(
     name: str,
     *,
     seed: int | None,
-    n_startup_trials: int = 20,
+    n_startup_trials: int | None = None,
     llm_options: dict[str, Any] | None = None,
 ) -> BaseSampler:
     """A sampler by name: ``llm``, its control ``llm-control`` (:func:`control_options`), or
@@ -154,7 +154,8 @@ def make_sampler(
 
     Optuna's samplers keep their own defaults, as a user would get them, but for ``random``,
     which is :func:`startup_sampler` (random search, a stream per trial); ``n_startup_trials``
-    applies to the LLM samplers only, whose startup trials are :func:`startup_sampler`'s.
+    applies to the LLM samplers only, whose startup trials are :func:`startup_sampler`'s
+    (``None``: 20, or the base sampler's own startup when one is in control).
     ``llm_options`` are keyword arguments of :class:`~optuna_llm_sampler.LLMSampler`
     (``model``, ``prompt``, ...).
 

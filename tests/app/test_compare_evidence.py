@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
+from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import PRESETS
 from optuna_llm_sampler import RandomProposer
 from optuna_llm_sampler._options import preset_proposal
@@ -291,3 +292,41 @@ def test_run_starts_from_the_points_and_episodes_of_compare_for_a_seed(in_tmp, c
     assert run_llm == compared[:3]
     assert _params(f"compare-{MOUNTAINCAR}-{CONTROL}-seed{seed}", url, 3) == compared[:3]
     json.dumps(compared)  # plain values
+
+
+def test_with_a_base_sampler_the_llm_waits_for_the_bases_own_startup_not_twenty(in_tmp):
+    # No --n-startup-trials: LLMSampler's default, the base's own startup (10 for random).
+    argv = [
+        "compare",
+        "--samplers",
+        CONTROL,
+        "--model",
+        "local",
+        "--base-sampler",
+        "random",
+        "--llm-share",
+        "1",
+        "--seeds",
+        "1",
+        "--n-trials",
+        "14",
+        "--n-eval-episodes",
+        "1",
+        "--rescore-episodes",
+        "1",
+        "--max-steps",
+        "50",
+        "--n-jobs",
+        "1",
+        "--out",
+        "base",
+        "--no-progress",
+        "--no-plot",
+    ]
+    assert main(argv) == 0
+    study = optuna.load_study(
+        study_name=f"compare-{MOUNTAINCAR}-{CONTROL}-seed0",
+        storage=open_storage("journal:base/compare.log"),
+    )
+    asked = [t.number for t in study.trials if get_llm_record(t) is not None]
+    assert asked and min(asked) == 10

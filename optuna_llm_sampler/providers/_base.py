@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+import threading
 from typing import Any
 from typing import Literal
 from typing import Protocol
@@ -127,3 +128,20 @@ class ProviderUnavailableError(ProviderError):
 class ProviderConfigError(ProviderError, ValueError):
     """A problem that retrying cannot fix: a missing or rejected API key, an unknown model, a
     missing optional dependency. The sampler always raises it, whatever ``on_error`` says."""
+
+
+class LockedState:
+    """A client whose state is guarded by ``self._lock`` and pickles without it: the lock is
+    made anew on unpickling, and the rest of the state (a script, a random stream) carries on
+    in the other process."""
+
+    _lock: threading.Lock
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from optuna_llm_sampler.providers._base import Completion
+from optuna_llm_sampler.providers._base import LockedState
 from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderConfigError
 from optuna_llm_sampler.providers._base import ProviderError
@@ -31,7 +32,7 @@ _STEP_PREFIX = "change_"
 _REASON = "random"
 
 
-class RandomProposer:
+class RandomProposer(LockedState):  # pickles with its random stream: a worker continues it
     """A client that answers like an LLM, with random values of the kind the schema asks for.
 
     It reads the JSON schema the sampler passes to :meth:`complete` (the LLM's own) and answers
@@ -99,16 +100,6 @@ class RandomProposer:
         self.decimals = decimals
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickles with its random state: a worker process continues the stream.
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from typing import Union
 
 from optuna_llm_sampler.providers._base import Completion
+from optuna_llm_sampler.providers._base import LockedState
 from optuna_llm_sampler.providers._base import Message
 from optuna_llm_sampler.providers._base import ProviderError
 
@@ -19,7 +20,7 @@ Responder = Callable[[Sequence[Message], dict[str, Any] | None], str]
 ScriptItem = Union[str, Completion, BaseException, Responder]  # noqa: UP007 (runtime alias, 3.10)
 
 
-class ScriptedClient:
+class ScriptedClient(LockedState):  # pickles with its remaining script (and responder)
     """An :class:`~optuna_llm_sampler.LLMClient` that replays scripted answers in order.
 
     Each call pops the next item of the script: a string is returned as the answer, a
@@ -64,16 +65,6 @@ class ScriptedClient:
         self._tokens_per_char = tokens_per_char
         self._lock = threading.Lock()
         self.calls: list[tuple[list[Message], dict[str, Any] | None]] = []
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickles with its remaining script (a responder must be picklable itself).
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def enqueue(self, *answers: ScriptItem) -> None:
         """Append answers to the script."""

@@ -38,7 +38,7 @@ class Args:
     """an OpenAI-compatible server for --model (llama-server, vLLM, Ollama: docs/servers.md)"""
     preset: str = "auto"
     """what the LLM answers with: "tutorial" (the next point, the tutorial's loop), "guided"
-    (three candidate steps from the best point, clipped at the box, with hints), or "auto"
+    (two candidate steps from the best point, reflected at the box, with hints), or "auto"
     (guided for the embedded model, tutorial for the others)"""
     n_trials: int = 400
     """trials in all: the tutorial's 400 episodes"""

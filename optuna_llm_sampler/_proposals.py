@@ -21,6 +21,7 @@ from optuna_llm_sampler._answer import parse_answer
 from optuna_llm_sampler._answer import parse_candidates
 from optuna_llm_sampler._candidates import score_candidates
 from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._options import OutOfRange
 from optuna_llm_sampler._options import Proposal
 from optuna_llm_sampler._prompt import format_param
 from optuna_llm_sampler._prompt import shown_key
@@ -127,12 +128,14 @@ def repeat_problem(
     precision: int | None,
     min_distance: float | None,
     shown: Mapping[tuple[str, ...], HistoryEntry] | None = None,
+    out_of_range: OutOfRange = "clip",
 ) -> str | None:
     """Why ``candidate`` repeats a tried point, if it does.
 
     A point repeats a row when the prompt would show both alike (at ``precision``) or, with
     ``min_distance``, when it lies closer than that to the row. With changes (steps from the
-    best), the message names them as the model wrote them and says when a bound moved the point.
+    best), the message names them as the model wrote them and says when a bound moved the point
+    (``out_of_range``: stopped there, or turned back).
     ``shown`` is :func:`rows_by_shown_key` of ``rows``, when the caller keeps it.
     """
     params = candidate.params
@@ -145,7 +148,8 @@ def repeat_problem(
         )
         edge = ""
         if candidate.clipped:
-            edge = f", stopped at the edge of the range for {', '.join(candidate.clipped)}"
+            moved = "turned back" if out_of_range == "reflect" else "stopped"
+            edge = f", {moved} at the edge of the range for {', '.join(candidate.clipped)}"
         subject = f"the changes ({written}) lead to the point ({point}{edge}), which"
     if shown is None:
         shown = rows_by_shown_key(rows, search_space, precision)

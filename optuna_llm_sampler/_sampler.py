@@ -13,6 +13,7 @@ from typing import Any
 from typing import Literal
 from typing import TYPE_CHECKING
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.distributions import FloatDistribution
@@ -78,6 +79,7 @@ from optuna_llm_sampler._records import token_count
 from optuna_llm_sampler._records import usage_of_trials
 from optuna_llm_sampler._records import write_record
 from optuna_llm_sampler._space import step_space
+from optuna_llm_sampler._spread import farthest_draw
 from optuna_llm_sampler.providers import create_client
 from optuna_llm_sampler.providers import LLMClient
 from optuna_llm_sampler.providers import Message
@@ -93,6 +95,12 @@ _logger = optuna.logging.get_logger(f"optuna.{__name__}")
 OnError = Literal["fallback", "raise"]
 #: Trials whose owner (the LLM or the base sampler) a process keeps in memory at once.
 _MAX_OWNERS = 1024
+
+#: Who samples a trial: the LLM, the base sampler, or (a stalled trial without a base sampler in
+#: control) a random point far from every tried one (:func:`farthest_draw`).
+_Turn = Literal["llm", "base", "spread"]
+# Tags the spread points' random stream, apart from PerTrialRandomSampler's (seed, trial, name).
+_SPREAD_STREAM = 0x5B12EAD
 
 
 @dataclass
@@ -126,9 +134,9 @@ class LLMSampler(BaseSampler):
     ``n_startup_trials`` trials are complete, the ``llm_share`` of trial numbers spread evenly
     (0.3: trials 3, 6, 9, 13, ...). The rule reads only the trial's number and the count of
     completed trials, so workers in other threads or processes agree on it without talking. A
-    :class:`StepsFromBest` with ``stall_after`` hands the LLM's trials to the base sampler (a
-    third of them to random search, all to a base sampler in control) while the best value has
-    not moved beyond the noise for that many trials.
+    :class:`StepsFromBest` with ``stall_after`` hands the LLM's trials over while the best value
+    has not moved beyond the noise for that many trials: a third of them to random points far
+    from every tried one, or all of them to a base sampler in control.
 
     The base sampler samples every other trial. By default it is random search that samples the
     startup trials and the fallbacks (``independent_sampler``). With ``base_sampler`` (such as
@@ -146,8 +154,8 @@ class LLMSampler(BaseSampler):
     What the LLM answers with is a proposal kind: :class:`AbsolutePoints` (the next point's
     values) or :class:`StepsFromBest` (changes to the best point). ``preset`` chooses one with
     its settings and base sampler: ``"tutorial"`` is the ProPS tutorial's loop, ``"guided"``
-    answers with three candidate steps from the best point clipped at the box, repeats within 0.1
-    re-asked, the hints at the prompt's end, and hands trials to random search when the best
+    answers with two candidate steps from the best point reflected at the box, repeats within 0.1
+    re-asked, the hints at the prompt's end, and hands trials to far random points when the best
     stalls; ``"advised"`` is ``"guided"``'s proposal (handing over after 5 stalled trials) for
     30 % of the trials with GPSampler in control; ``"auto"`` is ``"guided"`` for a model that
     runs in-process (``"local"``, a GGUF file) and ``"tutorial"`` for the others. A
@@ -327,6 +335,7 @@ class LLMSampler(BaseSampler):
         # the independent sampler only ever fills in one parameter at a time.
         self._base: BaseSampler = base or independent_sampler or PerTrialRandomSampler(seed=seed)
         self._base_in_control = base is not None
+        self._spread_seed = _fresh_seed() if seed is None else seed
         self._llm_share = chosen.llm_share if llm_share is None else float(llm_share)
         self._llm_startup_trials = llm_startup_trials
         if n_startup_trials is None:
@@ -395,7 +404,7 @@ class LLMSampler(BaseSampler):
         self._caches: dict[tuple[Any, ...], _HistoryCache] = {}
         # Whose each running trial is, decided once at its first call (by trial id): the count of
         # completed trials it depends on grows while the trial runs.
-        self._owners: dict[int, bool] = {}
+        self._owners: dict[int, _Turn] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -430,12 +439,14 @@ class LLMSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._base.reseed_rng()
+        self._spread_seed = _fresh_seed()
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         self._raise_error_if_multi_objective(study)
-        if not self._llm_turn(study, trial):
+        turn = self._turn(study, trial)
+        if turn == "base":
             return self._base_space(study, trial)
         return {
             name: distribution
@@ -447,11 +458,14 @@ class LLMSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         self._raise_error_if_multi_objective(study)
-        if not self._llm_turn(study, trial):
+        turn = self._turn(study, trial)
+        if turn == "base":
             return self._sample_by_base(study, trial, search_space, search_space)
         if not search_space:
             return {}
         trials = study._get_trials(deepcopy=False, use_cache=True)
+        if turn == "spread":
+            return self._sample_spread(trial, search_space, trials)
 
         fixed = fixed_params(trial, search_space)
         if len(fixed) == len(search_space):
@@ -499,35 +513,52 @@ class LLMSampler(BaseSampler):
             self._owners.pop(trial._trial_id, None)
         self._base.after_trial(study, trial, state, values)
 
-    def _llm_turn(self, study: Study, trial: FrozenTrial) -> bool:
-        """Whether the LLM proposes ``trial`` (see the class docstring), decided at the trial's
-        first call and kept until it ends, so its relative search space and its sampling agree.
+    def _turn(self, study: Study, trial: FrozenTrial) -> _Turn:
+        """Who samples ``trial`` (see the class docstring), decided at the trial's first call and
+        kept until it ends, so its relative search space and its sampling agree.
         """
         with self._lock:
-            owner = self._owners.get(trial._trial_id)
-        if owner is not None:
-            return owner
+            decided = self._owners.get(trial._trial_id)
+        if decided is not None:
+            return decided
         trials = study._get_trials(deepcopy=False, use_cache=True, states=(TrialState.COMPLETE,))
-        owner = llm_owns(
+        owns = llm_owns(
             trial.number,
             n_complete=len(trials),
             n_startup_trials=self._n_startup_trials,
             llm_share=self._llm_share,
             llm_startup_trials=self._llm_startup_trials,
         )
+        owner: _Turn = "llm" if owns else "base"
         stall_after = getattr(self._proposal, "stall_after", None)
-        if owner and stall_after is not None and trial.number >= self._llm_startup_trials:
+        if owns and stall_after is not None and trial.number >= self._llm_startup_trials:
             ordered = sorted(trials, key=lambda t: t.number)
             values = [float(t.value) for t in ordered if t.value is not None]
             if since_moved(values, study.direction) >= stall_after:
                 # A base in control refines a good point itself and takes every stalled trial;
-                # random search cannot, so it takes only a share.
-                owner = not self._base_in_control and not share_picks(trial.number, HANDOFF_SHARE)
+                # without one, a share goes to a point far from all tried ones.
+                if self._base_in_control:
+                    owner = "base"
+                elif share_picks(trial.number, HANDOFF_SHARE):
+                    owner = "spread"
         with self._lock:
             if len(self._owners) >= _MAX_OWNERS:  # trials that never ended (killed, abandoned)
                 self._owners.pop(next(iter(self._owners)))
             self._owners[trial._trial_id] = owner
         return owner
+
+    def _sample_spread(
+        self,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        trials: Sequence[FrozenTrial],
+    ) -> dict[str, Any]:
+        """A stalled trial's point: :func:`farthest_draw` from every other trial's point, drawn
+        from a stream of the seed and the trial's number (so workers never draw alike)."""
+        entropy = [self._spread_seed, trial.number, _SPREAD_STREAM]
+        rng = np.random.default_rng(np.random.SeedSequence(entropy))
+        tried = [t.params for t in trials if t.number != trial.number]
+        return farthest_draw(search_space, tried, rng)
 
     def _sample_by_base(
         self,
@@ -863,6 +894,7 @@ class LLMSampler(BaseSampler):
                     precision=precision,
                     min_distance=proposal.min_distance,
                     shown=shown,
+                    out_of_range=proposal.out_of_range,
                 )
                 if problem is None:
                     fresh.append(candidate)
@@ -961,3 +993,7 @@ def _check_group(name: str, value: object, kind: type | tuple[type, ...]) -> Non
         f"{name} must be {expected} or None, got {type(value).__name__}; for example "
         f"{name}={kinds[0].__name__}(...)."
     )
+
+
+def _fresh_seed() -> int:
+    return int(np.random.SeedSequence().generate_state(1)[0])

@@ -167,6 +167,10 @@ def _snap_value(
                 f"[{show_value(dist.low)}, {show_value(dist.high)}]."
             )
         clipped = True
+        if out_of_range == "reflect":
+            # Mirrored at the bound it passed: a step past the edge comes back inside by as
+            # much, instead of landing on the bound where earlier steps already ended.
+            number = 2 * high - number if number > high else 2 * low - number
     number = min(max(number, low), high)
     if isinstance(dist, IntDistribution):
         k = round((number - dist.low) / dist.step)

@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+import numpy as np
 import optuna
 from optuna.samplers import RandomSampler
 from optuna.study import StudyDirection
@@ -256,9 +257,29 @@ def test_a_stalled_best_hands_a_third_of_the_llms_trials_to_the_base() -> None:
     llm = [t.number for t in study.trials if get_llm_record(t) is not None]  # the LLM was asked
     handed = [n for n in range(2, 20) if n not in llm]
     # All values equal: stalled from trial 4 on (3 completed since the first), then every
-    # third number goes to random search.
+    # third number goes to a point far from the tried ones.
     assert handed == [n for n in range(4, 20) if share_picks(n, 1 / 3)]
     assert llm == [2, 3] + [n for n in range(4, 20) if not share_picks(n, 1 / 3)]
+    # Each is farther from the points tried before it than 90 % of uniform draws would be (the
+    # farthest of 50 draws is, but for a chance of 0.9**50).
+    uniform = np.random.default_rng(0).uniform(-5, 5, size=1000)
+    for number in handed:
+        before = np.array([t.params["x"] for t in study.trials[:number]])
+        gap = np.abs(before - study.trials[number].params["x"]).min()
+        gaps = np.abs(uniform[:, None] - before[None, :]).min(axis=1)
+        assert (gaps < gap).mean() >= 0.9, number
+
+
+def test_stalled_trials_spread_the_same_way_for_the_same_seed() -> None:
+    def run(seed: int) -> list[float]:
+        flat = StepsFromBest(stall_after=3, out_of_range="clip")
+        sampler = LLMSampler(model=_client(), proposal=flat, n_startup_trials=2, seed=seed)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(lambda t: 0.0 * t.suggest_float("x", -5, 5), n_trials=12)
+        return [t.params["x"] for t in study.trials if get_llm_record(t) is None]
+
+    assert run(0) == run(0)
+    assert run(0) != run(1)
 
 
 def test_an_advised_sampler_pickles_with_its_base() -> None:

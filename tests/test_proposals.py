@@ -86,13 +86,21 @@ def test_changes_are_quoted_as_the_model_wrote_them() -> None:
         "edge of the range for b), which was already evaluated (trial 0). Propose a different "
         "point."
     )
+    reflected = Candidate({"a": 1.0, "b": 6.0}, ["b"], "", {"change_a": 0.0, "change_b": 2.0})
+    rows = [HistoryEntry(0, {"a": 1.0, "b": 6.0}, 1.0)]
+    problem = repeat_problem(
+        reflected, AB, rows, precision=3, min_distance=None, out_of_range="reflect"
+    )
+    assert problem is not None and "(a: 1, b: 6, turned back at the edge of the range for b)" in (
+        problem
+    )
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     base=st.tuples(values, values),
     changes=st.tuples(st.floats(-14, 14), st.floats(-14, 14)),
-    out_of_range=st.sampled_from(["reject", "clip"]),
+    out_of_range=st.sampled_from(["reject", "clip", "reflect"]),
 )
 def test_steps_from_the_best_stay_in_the_box_or_are_refused(base, changes, out_of_range) -> None:
     text = f"change_a: {changes[0]!r}, change_b: {changes[1]!r}"
@@ -104,7 +112,7 @@ def test_steps_from_the_best_stay_in_the_box_or_are_refused(base, changes, out_o
         if out_of_range == "reject":
             assert candidate.params["a"] == pytest.approx(base[0] + changes[0])
         assert set(candidate.clipped) <= {"a", "b"}
-    if out_of_range == "clip":
+    if out_of_range != "reject":
         assert len(usable) == 1 and not problems
 
 

@@ -649,7 +649,7 @@ def test_a_rounded_copy_of_a_running_trial_is_a_repeat() -> None:
 
 
 GUIDED = StepsFromBest(
-    n_candidates=3, min_distance=0.1, out_of_range="clip", hints=True, stall_after=10
+    n_candidates=2, min_distance=0.1, out_of_range="reflect", hints=True, stall_after=10
 )
 
 

@@ -32,6 +32,18 @@ def test_snap_clips_when_asked() -> None:
     assert clipped == ["a", "b"]
 
 
+def test_snap_reflects_at_the_bound_when_asked() -> None:
+    params, moved = snap_params({"a": 7.7, "b": -7.25}, AB, out_of_range="reflect")
+    assert params == pytest.approx({"a": 6.3, "b": -6.75})
+    assert moved == ["a", "b"]
+
+
+def test_a_reflection_past_the_other_bound_stops_there() -> None:
+    params, moved = snap_params({"a": 30, "b": 0}, AB, out_of_range="reflect")
+    assert params == {"a": -7.0, "b": 0.0}
+    assert moved == ["a"]
+
+
 @pytest.mark.parametrize("raw", ["nan", "inf", "abc", True, None, "1.2.3"])
 def test_snap_rejects_non_numbers(raw: object) -> None:
     with pytest.raises(AnswerError):

@@ -19,6 +19,7 @@ from optuna_llm_sampler._options import AbsolutePoints
 from optuna_llm_sampler._options import convert_proposal
 from optuna_llm_sampler._options import HistoryOptions
 from optuna_llm_sampler._options import option_docs
+from optuna_llm_sampler._options import OUT_OF_RANGE
 from optuna_llm_sampler._options import plain_markup
 from optuna_llm_sampler._options import preset_proposal
 from optuna_llm_sampler._options import PromptOptions
@@ -129,7 +130,7 @@ FLAGS = (
     Flag("--steps-from-best", "proposal", _STEPS, StepsFromBest),
     Flag("--n-candidates", "proposal", "n_candidates", AbsolutePoints, int),
     Flag("--min-distance", "proposal", "min_distance", AbsolutePoints, float),
-    Flag("--out-of-range", "proposal", "out_of_range", AbsolutePoints, str, ("reject", "clip")),
+    Flag("--out-of-range", "proposal", "out_of_range", AbsolutePoints, str, OUT_OF_RANGE),
     Flag("--hints", "proposal", "hints", AbsolutePoints),
     Flag("--n-tried-changes", "proposal", "n_tried_changes", StepsFromBest, int),
     Flag("--widen-steps-after", "proposal", "widen_after", StepsFromBest, int),
@@ -190,9 +191,9 @@ def add_llm_flags(parser: argparse.ArgumentParser) -> None:
         "--guidance",
         default="auto",
         choices=tuple(GUIDANCE_PRESETS),
-        help="the preset: on is 'guided' (steps from the best point, three candidates ranked by "
-        "a small GP, changes clipped at the box, repeats within 0.1 re-asked, hints, the "
-        "environment described, a third of the trials to random search while the best "
+        help="the preset: on is 'guided' (steps from the best point, two candidates ranked by "
+        "a small GP, changes reflected at the box, repeats within 0.1 re-asked, hints, the "
+        "environment described, a third of the trials to far random points while the best "
         "stalls), off is 'tutorial' (the tutorial's loop), advised is 'guided' for 30%% of the "
         "trials with Optuna's GPSampler in control of the others, auto is on for local models "
         "and off for the others (default: auto)",

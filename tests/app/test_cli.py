@@ -254,8 +254,8 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("config", "model", "expected"),
     [
-        ({}, "local", {"hints": True, "min_distance": 0.1, "n_candidates": 3}),
-        ({}, "local", {"steps_from_best": True, "out_of_range": "clip"}),
+        ({}, "local", {"hints": True, "min_distance": 0.1, "n_candidates": 2}),
+        ({}, "local", {"steps_from_best": True, "out_of_range": "reflect"}),
         ({"out_of_range": "reject"}, "local", {"out_of_range": "reject"}),
         ({}, "gpt-4o", {"steps_from_best": False}),
         ({"steps_from_best": False}, "local", {"steps_from_best": False}),
@@ -265,9 +265,9 @@ def test_tutorial_startup_needs_its_box(in_tmp: Path, capsys) -> None:
         # widen_after applies to steps from the best point only, which it no longer implies
         # (test_widen_after_needs_steps_from_the_best_point): it is asked for with them here.
         ({"steps_from_best": True, "widen_after": 5}, "gpt-4o", {"widen_after": 5}),
-        ({}, "local:/m.gguf", {"hints": True, "n_candidates": 3}),
+        ({}, "local:/m.gguf", {"hints": True, "n_candidates": 2}),
         ({}, "gpt-4o", {"task_description": None, "hints": False, "n_candidates": 1}),
-        ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 3}),
+        ({"guidance": "on"}, "gpt-4o", {"hints": True, "n_candidates": 2}),
         ({"guidance": "off"}, "local", {"task_description": None, "min_distance": None}),
         ({"n_candidates": 1, "hints": False}, "local", {"n_candidates": 1, "hints": False}),
         ({"task_description": "none"}, "local", {"task_description": None}),

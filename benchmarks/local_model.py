@@ -5,9 +5,10 @@ one run. Two MountainCar studies with the same 20 random startup trials, one ``L
 on one shared embedded model, take LLM trials in turn (so load from other work hits both alike):
 
 - ``json``: ``PromptOptions(answer_format="json", reasoning=True)``, the format before the compact
-  one (three candidates as named JSON objects and a one-sentence reason, the tried changes listed);
+  one (the guided preset's candidates as named JSON objects and a one-sentence reason, the tried
+  changes listed);
 - ``compact``: the default for a local model (``answer_format="auto"``, ``reasoning=None``): the
-  values alone, ``[[0.5,-1],[1,0.2],[-0.5,0.3]]``, one decimal under a grammar.
+  values alone, ``[[0.5,-1],[1,0.2]]``, one decimal under a grammar.
 
 Printed per format, from the trials' records: seconds, calls and generated tokens per LLM trial
 (medians; calls as a mean), and the ratios compact / json.
@@ -15,8 +16,8 @@ Printed per format, from the trials' records: seconds, calls and generated token
 ``--part decoding``: each decoding setting against its alternative on the compact prompt, calls
 alternating in one run (a ratio of medians): threads 1 vs 2 while another process keeps one
 core busy (an objective running beside the sampler), ``n_batch``, llama.cpp's extra buffer types
-(``extra_buffers``, the AMX work-around), temperature 0 vs 0.7 (how often the three candidates
-hold a repeat).
+(``extra_buffers``, the AMX work-around), temperature 0 vs 0.7 (how often the candidates hold a
+repeat).
 
 ``--part prefix``: what prompt-prefix reuse buys. One :class:`LlamaCppClient` answers prompts
 holding 20, 100 and 200 history lines of a 2-parameter table, each call one line longer than the

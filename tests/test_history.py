@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import datetime
 
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
@@ -13,6 +16,7 @@ import pytest
 from optuna_llm_sampler._history import collect_history
 from optuna_llm_sampler._history import estimate_tokens
 from optuna_llm_sampler._history import fixed_params
+from optuna_llm_sampler._history import HISTORY_STRIDE
 from optuna_llm_sampler._history import HistoryEntry
 from optuna_llm_sampler._history import select_history
 
@@ -100,6 +104,61 @@ def test_token_budget_bounds_the_history_and_keeps_the_best() -> None:
     assert max(r.value for r in chosen) == 6.0  # the best survives
     assert chosen[-1].number == 199  # so does the most recent
     assert [r.number for r in chosen] == sorted(r.number for r in chosen)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.floats(-100, 100), min_size=HISTORY_STRIDE, max_size=120),
+    costs=st.lists(st.integers(8, 14), min_size=120, max_size=120),
+    budget=st.integers(300, 900),
+)
+def test_a_budgeted_history_grows_by_appending_within_a_block(
+    values: list[float], costs: list[int], budget: int
+) -> None:
+    # The prompt's beginning stays put from call to call (a local model re-reads only its
+    # tail), the budget holds, and the best and the latest rows are always shown.
+    rows = _rows(values)
+
+    def line_tokens(row: HistoryEntry) -> int:
+        return costs[row.number]
+
+    def shown(n: int) -> list[int]:
+        chosen = select_history(
+            rows[:n], direction=StudyDirection.MAXIMIZE, max_tokens=budget, line_tokens=line_tokens
+        )
+        return [r.number for r in chosen]
+
+    previous = shown(HISTORY_STRIDE)
+    for n in range(HISTORY_STRIDE + 1, len(rows) + 1):
+        now = shown(n)
+        assert sum(costs[k] for k in now) <= budget
+        assert n - 1 in now
+        best = max(range(n), key=lambda k: (values[k], -k))
+        assert best in now
+        if (n - 1) % HISTORY_STRIDE and sum(costs[: n - 1]) > budget:
+            # inside a block: the same rows, and the new one appended
+            assert now == previous + [n - 1]
+        previous = now
+
+
+def test_a_budgeted_history_keeps_its_start_for_a_block_of_calls() -> None:
+    rows = _rows([float(i % 13) for i in range(64)])
+    budget = 40 * 10
+
+    def shown(n: int) -> list[int]:
+        chosen = select_history(
+            rows[:n],
+            direction=StudyDirection.MAXIMIZE,
+            max_tokens=budget,
+            line_tokens=lambda r: 10,
+        )
+        return [r.number for r in chosen]
+
+    first = shown(56)
+    for n in range(57, 64):
+        assert shown(n) == first + list(range(56, n))
+    assert shown(64) != first + list(range(56, 64))  # a new block chooses again
+    assert len(shown(64)) == 40 - HISTORY_STRIDE
 
 
 def test_pending_rows_always_shown_and_count_first() -> None:

@@ -161,7 +161,10 @@ class HistoryOptions:
         best_k: Best trials kept by ``"best_recent"``.
         recent_k: Most recent trials kept by ``"best_recent"``.
         max_tokens: A token budget for the history table; rows are admitted best and most recent
-            first until it is spent, so the prompt stops growing. ``"auto"`` follows the
+            first until it is spent, so the prompt stops growing. With ``mode="all"`` the older
+            rows are chosen once every 8 trials and the newer ones appended, so the prompt's
+            start stays the same from call to call (a local model re-reads only what changed;
+            room for 8 rows is kept free for them). ``"auto"`` follows the
             client's context window (its ``context_window``, e.g. a local model's ``n_ctx``):
             a quarter of it, or 2048 tokens when the client does not say, so a study of any
             length fits and the sampler's own time stays below TPE's at 1,000 trials.

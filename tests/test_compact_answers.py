@@ -151,7 +151,7 @@ def _prompt_and_schema(client: ScriptedClient, **options: Any) -> tuple[str, Any
 def test_a_local_model_gets_values_only_and_no_reasoning_by_default() -> None:
     prompt, schema = _prompt_and_schema(LocalScripted(respond=str, supports_schema=True))
     assert schema["type"] == "array" and "reasoning" not in json.dumps(schema)
-    assert "[[change_a, change_b], [change_a, change_b], [change_a, change_b]]" in prompt
+    assert "[[change_a, change_b], [change_a, change_b]]" in prompt
     assert "not the point itself" in prompt
     assert "explanation" not in prompt and "Changes already tried" not in prompt
     # One decimal for changes on [-7, 7] at precision 3 (a change spans [-14, 14]).

@@ -135,7 +135,7 @@ def test_a_budgeted_history_grows_by_appending_within_a_block(
         assert n - 1 in now
         best = max(range(n), key=lambda k: (values[k], -k))
         assert best in now
-        if (n - 1) % HISTORY_STRIDE and sum(costs[: n - 1]) > budget:
+        if n % HISTORY_STRIDE and sum(costs[: n - 1]) > budget:
             # inside a block: the same rows, and the new one appended
             assert now == previous + [n - 1]
         previous = now

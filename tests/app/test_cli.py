@@ -328,7 +328,7 @@ def test_guidance_on_through_the_cli(in_tmp: Path, llm_server) -> None:
     prompt = get_llm_record(_load("on").trials[4]).messages[0].content  # type: ignore[union-attr]
     assert "What the function is:**" in prompt and "Best so far" not in prompt
     schema = llm_server.requests[-1].json["response_format"]["json_schema"]["schema"]
-    assert schema["properties"]["candidates"]["minItems"] == 3
+    assert schema["properties"]["candidates"]["minItems"] == 2
 
 
 def test_steps_from_best_through_the_cli(in_tmp: Path) -> None:

@@ -262,7 +262,7 @@ def test_a_study_with_the_control_never_falls_back(preset, runs_locally):
     assert usage.llm_trials == 15 and usage.fallbacks == 0 and usage.total_tokens == 0
     record = get_llm_record(study.trials[-1])
     assert record is not None and record.model == "control"
-    assert record.candidates == (3 if preset == "guided" else 0)
+    assert record.candidates == (2 if preset == "guided" else 0)
 
 
 def test_a_study_of_mixed_parameters_falls_back_to_absolute_points_without_error():

@@ -28,6 +28,12 @@ last, in two orders:
 - ``resorted``: the same lines sorted by ``f`` each call (as a "best last" prompt would do), so
   the new line lands inside the table and everything after it is evaluated again.
 
+``--part budget``: a history over its token budget (``HistoryOptions(max_tokens=...)``), the
+sampler's own choice of rows (older rows chosen once per block of 8, the new ones appended)
+against choosing afresh on every call (the best and most recent rows first, as before the block
+rule), calls alternating between the two on one client so load hits both alike. The ratio is of
+the mean warm latency, afresh / blocks.
+
 Every series starts with one untimed priming call (the previous series left another prompt in the
 cache). The answer is JSON ``{"a": .., "b": ..}`` (schema-constrained, temperature 0) so that
 generation is short and similar across calls; prompt evaluation is what differs. Where the
@@ -36,7 +42,8 @@ printed too (``eval`` column): that is the direct evidence of prefix reuse.
 
 Run: ``python benchmarks/local_model.py [--part formats] [--llm-trials 6]`` (about 4 minutes on
 2 cores), ``--part decoding [--calls 6]`` (about 6 minutes), ``--part prefix [--n-threads 1]
-[--calls 4] [--sizes 20 100 200]`` (about 5 minutes). On a machine shared with other work the
+[--calls 4] [--sizes 20 100 200]`` (about 5 minutes), ``--part budget [--calls 8]`` (about 4
+minutes). On a machine shared with other work the
 ratios are what to read: both sides of each ratio ran in the same minutes.
 """
 
@@ -52,10 +59,16 @@ import time
 from typing import Any
 
 import optuna
+from optuna.study import StudyDirection
 
 from optuna_llm_sampler import get_llm_record
 from optuna_llm_sampler import LLMSampler
 from optuna_llm_sampler import PromptOptions
+from optuna_llm_sampler._history import _admit
+from optuna_llm_sampler._history import _priority
+from optuna_llm_sampler._history import estimate_tokens
+from optuna_llm_sampler._history import HistoryEntry
+from optuna_llm_sampler._history import select_history
 from optuna_llm_sampler.providers import LlamaCppClient
 from optuna_llm_sampler.providers import Message
 from optuna_llm_sampler.providers import ScriptedClient
@@ -262,7 +275,9 @@ def _short(options: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("formats", "decoding", "prefix"), default="formats")
+    parser.add_argument(
+        "--part", choices=("formats", "decoding", "prefix", "budget"), default="formats"
+    )
     parser.add_argument("--llm-trials", type=int, default=6, help="per format (formats)")
     parser.add_argument("--model-path", default=None, help="a GGUF file (default: embedded)")
     parser.add_argument("--n-threads", type=int, default=None, help="default: the client's")
@@ -289,9 +304,67 @@ def main() -> None:
         client.close()
     elif args.part == "decoding":
         compare_decoding(args.calls, args.settings)
+    elif args.part == "budget":
+        budget_blocks(args)
     else:
         prefix_reuse(args)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def _line(row: tuple[float, float, float]) -> str:
+    a, b, f = row
+    return f"a: {a:.3f}, b: {b:.2f}, f: {f:.1f}"
+
+
+def _budgeted(rows: list[tuple[float, float, float]], budget: int, blocks: bool) -> list:
+    """The rows a budgeted prompt shows: the sampler's block rule, or chosen afresh."""
+    entries = [HistoryEntry(i, {"a": a, "b": b}, f) for i, (a, b, f) in enumerate(rows)]
+
+    def cost(entry: HistoryEntry) -> int:
+        return estimate_tokens(_line(rows[entry.number]))
+
+    if blocks:
+        chosen = select_history(
+            entries, direction=StudyDirection.MAXIMIZE, max_tokens=budget, line_tokens=cost
+        )
+    else:
+        order = _priority(entries, list(range(len(entries))), -1.0, None)
+        chosen = [entries[i] for i in sorted(_admit(entries, order, budget, cost))]
+    return [rows[entry.number] for entry in chosen]
+
+
+def budget_blocks(args: argparse.Namespace, size: int = 120, budget: int = 1200) -> None:
+    """Warm latency with a full history budget: the block rule against choosing afresh."""
+    client = LlamaCppClient(
+        model_path=args.model_path,
+        n_threads=args.n_threads,
+        temperature=0.0,
+        max_tokens=args.max_tokens,
+        n_ctx=8192,
+    )
+    rows = make_rows(size + args.calls + 1, seed=7)
+    timed_call(client, messages(_budgeted(rows[:size], budget, True)))  # load the model
+    results: dict[str, list[Call]] = {"blocks": [], "afresh": []}
+    for k in range(1, args.calls + 1):
+        for mode in ("blocks", "afresh"):
+            # Each mode's previous prompt first, so the cache holds what that mode left there.
+            timed_call(client, messages(_budgeted(rows[: size + k - 1], budget, mode == "blocks")))
+            call = timed_call(
+                client, messages(_budgeted(rows[: size + k], budget, mode == "blocks"))
+            )
+            results[mode].append(call)
+            print(
+                f"  call {k} {mode:<6} {call.latency_s:6.2f} s, {call.prompt_tokens} prompt "
+                f"tokens, {call.evaluated_prompt_tokens} evaluated",
+                flush=True,
+            )
+    blocks = statistics.fmean(c.latency_s for c in results["blocks"])
+    afresh = statistics.fmean(c.latency_s for c in results["afresh"])
+    print(
+        f"{size}+ rows, {budget}-token history: afresh / blocks = {afresh / blocks:.1f}x "
+        f"({afresh:.2f} s vs {blocks:.2f} s per warm call)"
+    )
+    client.close()
 
 
 def prefix_reuse(args: argparse.Namespace) -> None:

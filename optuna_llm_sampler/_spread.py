@@ -35,7 +35,8 @@ def farthest_draw(
 
     Distances are Euclidean in the unit cube of Optuna's own search-space transform (log scale
     for log parameters, one coordinate per choice of a categorical), so every parameter weighs
-    alike. A tried point that lacks a parameter of the space is left out.
+    alike. A tried point that lacks a parameter of the space, or holds a value the space's
+    distribution cannot (a categorical choice it does not list), is left out.
 
     Example:
         >>> from optuna.distributions import FloatDistribution
@@ -49,11 +50,13 @@ def farthest_draw(
     space = dict(search_space)
     unit = _SearchSpaceTransform(space, transform_0_1=True)
     draws = rng.uniform(unit.bounds[:, 0], unit.bounds[:, 1], size=(n_draws, len(unit.bounds)))
-    points = [
-        unit.transform({name: params[name] for name in space})
-        for params in tried
-        if all(name in params for name in space)
-    ]
+    points = []
+    for params in tried:
+        if all(name in params for name in space):
+            try:
+                points.append(unit.transform({name: params[name] for name in space}))
+            except (ValueError, TypeError):
+                continue  # a value of another distribution (a failed trial's other choices)
     if points:
         seen = np.asarray(points, dtype=float)
         # |d - s|^2 expanded, so a 1,000-trial study of 100 parameters needs no 3-D array.

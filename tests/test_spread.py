@@ -53,6 +53,14 @@ def test_points_without_the_spaces_parameters_are_left_out() -> None:
     assert set(point) == {"a", "b"}
 
 
+def test_values_of_another_distribution_are_left_out() -> None:
+    space = {"c": CategoricalDistribution(["x", "y"]), "a": FloatDistribution(0, 1)}
+    point = farthest_draw(
+        space, [{"c": "z", "a": 0.5}, {"c": "x", "a": 0.0}], np.random.default_rng(0)
+    )
+    assert point["c"] in ("x", "y") and 0 <= point["a"] <= 1
+
+
 def test_n_draws_below_one_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="n_draws must be at least 1"):
         farthest_draw(BOX, [], np.random.default_rng(0), n_draws=0)

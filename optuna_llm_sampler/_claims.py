@@ -97,11 +97,11 @@ class PerTrialRandomSampler(RandomSampler):
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed=seed)
-        self._base_seed = self._fresh_seed() if seed is None else seed
+        self._base_seed = fresh_seed() if seed is None else seed
 
     def reseed_rng(self) -> None:
         super().reseed_rng()
-        self._base_seed = self._fresh_seed()
+        self._base_seed = fresh_seed()
 
     def sample_independent(
         self,
@@ -116,6 +116,7 @@ class PerTrialRandomSampler(RandomSampler):
             study, trial, param_name, param_distribution
         )
 
-    @staticmethod
-    def _fresh_seed() -> int:
-        return int(np.random.SeedSequence().generate_state(1)[0])
+
+def fresh_seed() -> int:
+    """A seed drawn from the operating system's entropy, for a sampler given ``seed=None``."""
+    return int(np.random.SeedSequence().generate_state(1)[0])

@@ -37,6 +37,7 @@ from optuna_llm_sampler._answer import build_json_schema
 from optuna_llm_sampler._answer import cut_answer
 from optuna_llm_sampler._answer import text_safe_name
 from optuna_llm_sampler._claims import claim_proposal
+from optuna_llm_sampler._claims import fresh_seed
 from optuna_llm_sampler._claims import PerTrialRandomSampler
 from optuna_llm_sampler._history import best_row
 from optuna_llm_sampler._history import collect_history
@@ -335,7 +336,7 @@ class LLMSampler(BaseSampler):
         # the independent sampler only ever fills in one parameter at a time.
         self._base: BaseSampler = base or independent_sampler or PerTrialRandomSampler(seed=seed)
         self._base_in_control = base is not None
-        self._spread_seed = _fresh_seed() if seed is None else seed
+        self._spread_seed = fresh_seed() if seed is None else seed
         self._llm_share = chosen.llm_share if llm_share is None else float(llm_share)
         self._llm_startup_trials = llm_startup_trials
         if n_startup_trials is None:
@@ -439,7 +440,7 @@ class LLMSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._base.reseed_rng()
-        self._spread_seed = _fresh_seed()
+        self._spread_seed = fresh_seed()
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -993,7 +994,3 @@ def _check_group(name: str, value: object, kind: type | tuple[type, ...]) -> Non
         f"{name} must be {expected} or None, got {type(value).__name__}; for example "
         f"{name}={kinds[0].__name__}(...)."
     )
-
-
-def _fresh_seed() -> int:
-    return int(np.random.SeedSequence().generate_state(1)[0])

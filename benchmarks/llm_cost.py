@@ -16,16 +16,10 @@ import argparse
 import statistics
 
 import optuna
-from optuna.storages import BaseStorage
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from optuna_llm_sampler import get_llm_record
-
-
-def _storage(path: str) -> BaseStorage | str:
-    return path if "://" in path else JournalStorage(JournalFileBackend(path))
+from optuna_llm_sampler.app._storage import open_existing_storage
 
 
 def main() -> None:
@@ -35,7 +29,12 @@ def main() -> None:
     parser.add_argument("--min-trials", type=int, default=1, help="complete trials a study needs")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _storage(args.storage)
+    # A bare path is compare's journal file; open_existing_storage refuses a missing one.
+    url = args.storage if ":" in args.storage else f"journal:{args.storage}"
+    try:
+        storage = open_existing_storage(url)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     tokens: list[int] = []
     latencies: list[float] = []
     walls: list[float] = []

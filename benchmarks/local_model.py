@@ -333,15 +333,20 @@ def _budgeted(rows: list[tuple[float, float, float]], budget: int, blocks: bool)
     return [rows[entry.number] for entry in chosen]
 
 
-def budget_blocks(args: argparse.Namespace, size: int = 120, budget: int = 1200) -> None:
-    """Warm latency with a full history budget: the block rule against choosing afresh."""
-    client = LlamaCppClient(
+def _prompt_client(args: argparse.Namespace) -> LlamaCppClient:
+    """The client of the prompt-side parts: greedy, short answers, room for long prompts."""
+    return LlamaCppClient(
         model_path=args.model_path,
         n_threads=args.n_threads,
         temperature=0.0,
         max_tokens=args.max_tokens,
         n_ctx=8192,
     )
+
+
+def budget_blocks(args: argparse.Namespace, size: int = 120, budget: int = 1200) -> None:
+    """Warm latency with a full history budget: the block rule against choosing afresh."""
+    client = _prompt_client(args)
     rows = make_rows(size + args.calls + 1, seed=7)
     timed_call(client, messages(_budgeted(rows[:size], budget, True)))  # load the model
     results: dict[str, list[Call]] = {"blocks": [], "afresh": []}
@@ -371,13 +376,7 @@ def prefix_reuse(args: argparse.Namespace) -> None:
     """Latency of warm calls with the history appended vs re-sorted (see the module's doc)."""
 
     start = time.perf_counter()
-    client = LlamaCppClient(
-        model_path=args.model_path,
-        n_threads=args.n_threads,
-        temperature=0.0,
-        max_tokens=args.max_tokens,
-        n_ctx=8192,
-    )
+    client = _prompt_client(args)
     construct_s = time.perf_counter() - start
     first_rows = make_rows(args.sizes[0], seed=0)
     cold = timed_call(client, messages(first_rows))

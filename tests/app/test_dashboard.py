@@ -36,6 +36,7 @@ from tests._notes import answer_near_the_optimum
 from tests._notes import note_of
 from tests._notes import quadratic
 from tests._notes import REASONING
+from tests._process import stop_process
 from tests.providers.stub_server import StubLLMServer
 
 
@@ -449,10 +450,5 @@ def test_the_trial_page_shows_the_note_user_attrs_and_artifacts_in_chromium(
             finally:
                 context.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=10)
     assert shot.stat().st_size > 10_000

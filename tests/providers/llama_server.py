@@ -27,6 +27,8 @@ import time
 import urllib.error
 import urllib.request
 
+from tests._process import stop_process
+
 
 __all__ = ["LlamaServer", "main", "start_llama_server"]
 
@@ -113,12 +115,7 @@ def start_llama_server(
         _wait_ready(base_url, process, log, ready_timeout)
         yield LlamaServer(base_url=base_url, model=alias, process=process, log=log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_process(process, timeout=30)
 
 
 def _wait_ready(

@@ -33,7 +33,7 @@ NOISE_SHARE = 0.01
 #: 60 trials, a third of them to uniform random search left 6 of 50 seeds on the do-nothing
 #: plateau, shares from 0.4 to 0.67 between 1 and 8 of 50 (noise, not a trend), all of them 2 of
 #: 50 but a lower median (90.8 instead of 93.0): the farthest of 50 draws, not a larger share, is
-#: what left the plateau (1 of 50; see :mod:`optuna_llm_sampler._spread`).
+#: what left the plateau (see :mod:`optuna_llm_sampler._spread`).
 HANDOFF_SHARE = 1 / 3
 
 # Startup of a base sampler that does not say its own (random search has none; the LLM still
